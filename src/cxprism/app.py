@@ -1,0 +1,62 @@
+"""The application factory: routers, middleware and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from cxprism import __version__, health
+from cxprism.config import Settings, get_settings
+from cxprism.customers import api as customers_api
+from cxprism.kit.db import Database
+from cxprism.kit.errors import install_error_handlers
+from cxprism.kit.limits import BodySizeLimit
+from cxprism.kit.request_id import RequestId
+from cxprism.runtime import Runtime
+from cxprism.scheduler import api as scheduler_api
+from cxprism.web import routes as web_routes
+from cxprism.workspaces import api as workspaces_api
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None,
+               run_workers: bool | None = None) -> FastAPI:
+    """Build the ASGI app. ``run_workers`` starts the relay and scheduler in-process."""
+    settings = settings or get_settings()
+    start_workers = settings.embedded_workers if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_db = not hasattr(app.state, "db")
+        if owns_db:
+            app.state.db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        runtime = Runtime(app.state.db, settings) if start_workers else None
+        if runtime is not None:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                await runtime.stop()
+            if owns_db:
+                await app.state.db.dispose()
+
+    app = FastAPI(title="cxprism", version=__version__, lifespan=lifespan,
+                  docs_url="/docs",
+                  openapi_url="/openapi.json")
+    app.state.settings = settings
+    if database is not None:
+        app.state.db = database
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestId)  # outermost: even a 413 carries the id
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(workspaces_api.router)
+    api.include_router(customers_api.router)
+    api.include_router(scheduler_api.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    web_routes.mount(app)
+    return app

@@ -1,0 +1,50 @@
+"""Job handlers by kind. A handler runs inside the transaction that completes its job."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler gets: the job's data and the session its effects are written in.
+
+    The session's transaction also marks the job succeeded, so a handler's database
+    effects happen exactly once even when a worker dies and the job runs again.
+    """
+
+    session: AsyncSession
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    unique_key: str | None
+    workspace_id: uuid.UUID | None
+
+
+JobHandler = Callable[[JobContext], Awaitable[None]]
+
+
+@dataclass
+class JobRegistry:
+    handlers: dict[str, JobHandler] = field(default_factory=dict)
+
+    def register(self, kind: str) -> Callable[[JobHandler], JobHandler]:
+        def decorate(handler: JobHandler) -> JobHandler:
+            if kind in self.handlers:
+                raise ValueError(f"job kind {kind!r} is registered twice")
+            self.handlers[kind] = handler
+            return handler
+
+        return decorate
+
+    def get(self, kind: str) -> JobHandler | None:
+        return self.handlers.get(kind)
+
+
+registry = JobRegistry()

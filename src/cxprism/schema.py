@@ -1,0 +1,14 @@
+"""Imports every domain's models so the metadata Alembic sees is complete."""
+
+from cxprism.bus import models as bus_models
+from cxprism.customers import models as customers_models
+from cxprism.kit import idempotency
+from cxprism.kit.models import Base
+from cxprism.scheduler import models as scheduler_models
+from cxprism.web import models as web_models
+from cxprism.workspaces import models as workspaces_models
+
+__all__ = [
+    "Base", "bus_models", "customers_models", "idempotency", "scheduler_models",
+    "web_models", "workspaces_models",
+]

@@ -1,0 +1,40 @@
+"""Roles and what each may do. Every route names the permission it needs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+    QA_EVALUATOR = "qa_evaluator"
+    ANALYST = "analyst"
+
+
+class Permission(StrEnum):
+    WORKSPACE_MANAGE = "workspace.manage"  # settings, users, API keys, sources
+    USERS_READ = "users.read"
+    TEAMS_MANAGE = "teams.manage"
+    CUSTOMERS_READ = "customers.read"
+    CUSTOMERS_WRITE = "customers.write"
+    CUSTOMERS_MERGE = "customers.merge"
+    PRIVACY_MANAGE = "privacy.manage"  # data-subject export and erasure
+    JOBS_MANAGE = "jobs.manage"
+
+
+_READ_ONLY = {Permission.USERS_READ, Permission.CUSTOMERS_READ}
+_FRONT_LINE = _READ_ONLY | {Permission.CUSTOMERS_WRITE, Permission.CUSTOMERS_MERGE}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.SUPERVISOR: frozenset(_FRONT_LINE | {Permission.TEAMS_MANAGE, Permission.JOBS_MANAGE}),
+    Role.AGENT: frozenset(_FRONT_LINE),
+    Role.QA_EVALUATOR: frozenset(_READ_ONLY),
+    Role.ANALYST: frozenset(_READ_ONLY),
+}
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from cxprism.app import create_app
+from cxprism.config import Settings
+from cxprism.kit.db import Database
+from tests.fixtures.builders import Tenant, make_tenant
+
+pytest_plugins = ["tests.fixtures.database"]
+
+os.environ.setdefault("CXPRISM_SECRET_KEY", "test-secret-key-not-for-production")
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, embedded_workers=False,
+                    secret_key="test-secret-key-not-for-production", max_request_bytes=65536)
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> FastAPI:
+    return create_app(settings, database=db, run_workers=False)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def tenant(db: Database) -> Tenant:
+    return await make_tenant(db, "acme")
+
+
+@pytest.fixture
+async def other_tenant(db: Database) -> Tenant:
+    return await make_tenant(db, "globex")

@@ -1,0 +1,80 @@
+"""The operator CLI, run for real against the test database."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cxprism.cli import app
+from cxprism.config import get_settings
+from cxprism.kit.db import Database
+from cxprism.scheduler.service import enqueue
+from tests.fixtures.builders import Tenant
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("CXPRISM_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXPRISM_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["db", "upgrade"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new.db").stat().st_size > 0
+
+
+def test_users_and_api_keys_are_created_from_the_cli(cli_env: None, tenant: Tenant) -> None:
+    created = runner.invoke(app, ["users", "create", "--workspace", "acme", "--email",
+                                  "Ops@Acme.Example", "--name", "Ops", "--role", "supervisor",
+                                  "--password", "a long enough password"])
+    assert created.exit_code == 0, created.output
+    assert "ops@acme.example (supervisor)" in created.output
+    key = runner.invoke(app, ["api-keys", "create", "--workspace", "acme", "--name", "etl",
+                              "--role", "analyst"])
+    assert key.exit_code == 0, key.output
+    assert re.search(r"cxp_[0-9a-f]{12}_\S+", key.output)
+
+
+def test_cli_errors_are_one_clear_line(cli_env: None, tenant: Tenant) -> None:
+    missing = runner.invoke(app, ["api-keys", "create", "--workspace", "nope", "--name", "x"])
+    assert missing.exit_code == 1
+    assert "No workspace with slug 'nope'" in missing.output
+    weak = runner.invoke(app, ["users", "create", "--workspace", "acme", "--email", "a@b.example",
+                               "--name", "A", "--password", "short"])
+    assert weak.exit_code == 1
+    assert "password" in weak.output
+    assert "Traceback" not in weak.output
+
+
+def test_jobs_list_retry_and_cancel(cli_env: None, database_url: str, tenant: Tenant) -> None:
+    async def add() -> int | None:
+        database = Database(database_url)  # this test's own loop, not the fixtures'
+        async with database.session() as session:
+            job_id = await enqueue(session, "demo.thing", {"n": 1},
+                                   workspace_id=tenant.workspace_id)
+            await session.commit()
+        await database.dispose()
+        return job_id
+
+    job_id = asyncio.run(add())
+    listed = runner.invoke(app, ["jobs", "list", "--status", "queued"])
+    assert listed.exit_code == 0, listed.output
+    assert "demo.thing" in listed.output
+    cancelled = runner.invoke(app, ["jobs", "cancel", str(job_id)])
+    assert "status is now cancelled" in cancelled.output
+    retried = runner.invoke(app, ["jobs", "retry", str(job_id)])
+    assert "status is now queued" in retried.output
+    assert runner.invoke(app, ["jobs", "retry", "999999"]).exit_code == 1
