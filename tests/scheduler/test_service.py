@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import func, select
 
@@ -68,3 +70,14 @@ async def test_operator_rules(db: Database) -> None:
         job = await service.retry_job(session, job_id, None)
         await session.commit()
     assert (job.status, job.attempts) == ("queued", 0)
+
+
+async def test_unique_keys_are_scoped_per_workspace(db: Database) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    async with db.session() as session:
+        a = await service.enqueue(session, "x", {}, unique_key="welcome", workspace_id=first)
+        b = await service.enqueue(session, "x", {}, unique_key="welcome", workspace_id=second)
+        again = await service.enqueue(session, "x", {}, unique_key="welcome", workspace_id=first)
+        await session.commit()
+    assert a is not None and b is not None and a != b
+    assert again == a

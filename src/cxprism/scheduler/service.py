@@ -20,7 +20,7 @@ from cxprism.scheduler import repository as repo
 from cxprism.scheduler.models import MAX_JOB_ID, Job, JobStatus
 
 MAX_KIND_LENGTH = 100
-MAX_UNIQUE_KEY_LENGTH = 255
+MAX_UNIQUE_KEY_LENGTH = 255 - 36  # room for the workspace prefix (scoped_unique_key)
 _CURSOR_PREFIX = "job:"
 
 
@@ -35,6 +35,7 @@ async def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *,
     enqueueing is idempotent. Invalid arguments are programming errors: ``ValueError``.
     """
     _check_arguments(kind, unique_key, max_attempts)
+    unique_key = scoped_unique_key(unique_key, workspace_id)
     now = utcnow()
     values = {
         "kind": kind, "payload": payload, "priority": priority, "unique_key": unique_key,
@@ -46,6 +47,13 @@ async def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *,
     if new_id is None and unique_key is not None:
         return await repo.id_by_unique_key(session, unique_key)
     return new_id
+
+
+def scoped_unique_key(unique_key: str | None, workspace_id: uuid.UUID | None) -> str | None:
+    """A workspace's keys live in its own namespace: tenants cannot collide, nor probe."""
+    if unique_key is None or workspace_id is None:
+        return unique_key
+    return f"ws:{workspace_id.hex}:{unique_key}"
 
 
 def _check_arguments(kind: str, unique_key: str | None, max_attempts: int) -> None:
