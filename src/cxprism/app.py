@@ -16,6 +16,9 @@ from cxprism.kit.limits import BodySizeLimit
 from cxprism.kit.request_id import RequestId
 from cxprism.runtime import Runtime
 from cxprism.scheduler import api as scheduler_api
+from cxprism.tracking import api as tracking_api
+from cxprism.tracking import segment_api
+from cxprism.tracking.gateway import Gateway
 from cxprism.web import routes as web_routes
 from cxprism.workspaces import api as workspaces_api
 
@@ -37,6 +40,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         try:
             yield
         finally:
+            gateway: Gateway | None = getattr(app.state, "tracking_gateway", None)
+            if gateway is not None:
+                await gateway.ingestor.close()  # answer every request already queued
             if runtime is not None:
                 await runtime.stop()
             if owns_db:
@@ -56,7 +62,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     api.include_router(workspaces_api.router)
     api.include_router(customers_api.router)
     api.include_router(scheduler_api.router)
+    api.include_router(tracking_api.router)
     app.include_router(api)
+    app.include_router(segment_api.router)
     app.include_router(health.router)
     web_routes.mount(app)
     return app

@@ -22,11 +22,12 @@ from cxprism.customers import tasks as customers_tasks
 from cxprism.kit.db import Database
 from cxprism.scheduler.registry import registry as job_registry
 from cxprism.scheduler.worker import Worker
+from cxprism.tracking import tasks as tracking_tasks
 
 log = logging.getLogger("cxprism.runtime")
 
 # Importing a domain's tasks module registers its consumers and job handlers.
-DOMAIN_TASKS = (customers_tasks,)
+DOMAIN_TASKS = (customers_tasks, tracking_tasks)
 
 
 def make_backend(db: Database, settings: Settings) -> EventBackend:

@@ -17,7 +17,7 @@ from cxprism.customers.service import CustomerService, SearchQuery
 from cxprism.kit.errors import Unprocessable
 from cxprism.kit.http import TransactionalRoute, db_session
 from cxprism.kit.pagination import Page, clamp_limit, decode_cursor, encode_cursor
-from cxprism.kit.validation import check_text, check_timestamp
+from cxprism.kit.validation import query_text, query_time
 from cxprism.workspaces.auth import Principal, require
 from cxprism.workspaces.permissions import Permission
 
@@ -66,28 +66,9 @@ def _trait_filters(raw: list[str]) -> tuple[tuple[str, str], ...]:
             raise Unprocessable(f"trait filter {item!r} must look like name:value.",
                                 details={"field": "trait"})
         _check_trait_name(key)
-        _check_query_text("trait", value)
+        query_text("trait", value)
         filters.append((key, value))
     return tuple(filters)
-
-
-def _check_query_text(field: str, value: str | None) -> None:
-    if value is None:
-        return
-    try:
-        check_text(value)
-    except ValueError as exc:
-        raise Unprocessable(f"{field} {exc}.", details={"field": field}) from exc
-
-
-def _check_query_time(field: str, value: datetime | None) -> datetime | None:
-    # Calendar-edge times overflow when moved to UTC; refuse them instead of a 500.
-    if value is None:
-        return None
-    try:
-        return check_timestamp(value)
-    except ValueError as exc:
-        raise Unprocessable(f"{field}: {exc}.", details={"field": field}) from exc
 
 
 def _check_trait_name(key: str) -> None:
@@ -108,11 +89,11 @@ async def search_customers(  # noqa: PLR0917 - FastAPI query parameters
         cursor: str | None = None, limit: int | None = None,
         session: AsyncSession = Session, principal: Principal = Read) -> object:
     service = _service(session, principal)
-    _check_query_text("identity_value", identity_value)
-    _check_query_text("namespace", namespace)
+    query_text("identity_value", identity_value)
+    query_text("namespace", namespace)
     query = SearchQuery(identity_kind, identity_value, namespace, match == "prefix",
-                        _trait_filters(trait), _check_query_time("created_after", created_after),
-                        _check_query_time("created_before", created_before))
+                        _trait_filters(trait), query_time("created_after", created_after),
+                        query_time("created_before", created_before))
     found, last = await service.search(query, decode_cursor(cursor), clamp_limit(limit))
     return {"data": [await _out(service, c) for c in found],
             "next_cursor": encode_cursor(last) if last else None}

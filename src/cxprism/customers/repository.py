@@ -190,6 +190,10 @@ class PrivacyRepository(WorkspaceRepository[DataSubjectRequest]):
                                             Suppression.digest.in_(digests)).limit(1)
         return (await self.session.execute(stmt)).first() is not None
 
+    async def any_suppression(self) -> bool:
+        stmt = select(Suppression.id).where(Suppression.workspace_id == self.workspace_id)
+        return (await self.session.execute(stmt.limit(1))).first() is not None
+
     async def existing_suppressions(self, digests: Sequence[str]) -> set[str]:
         stmt = select(Suppression.digest).where(Suppression.workspace_id == self.workspace_id,
                                                 Suppression.digest.in_(digests))

@@ -125,6 +125,11 @@ class CustomerService:
             raise NotFound("No customer has this identity.")
         return await self.get(rows[0].customer_id)
 
+    async def owners(self, identities: Sequence[Identity]) -> dict[Identity, uuid.UUID]:
+        """The live profile owning each identity that has one (one query for them all)."""
+        rows = await self.identities.owned_by_any(identities)
+        return {Identity(IdentityKind(r.kind), r.namespace, r.value): r.customer_id for r in rows}
+
     async def identities_of(self, customer_id: uuid.UUID) -> Sequence[CustomerIdentity]:
         return await self.identities.of_customer(customer_id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,7 +30,7 @@ from cxprism.kit.security import (
 from cxprism.workspaces import repository as repo
 from cxprism.workspaces.models import User, WebSession
 from cxprism.workspaces.permissions import Permission, Role, allows
-from cxprism.workspaces.service import API_KEY_PREFIX, is_expired
+from cxprism.workspaces.service import API_KEY_PREFIX, WRITE_KEY_PREFIX, is_expired
 
 SESSION_COOKIE = "cxprism_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -110,6 +110,30 @@ async def _from_bearer(session: AsyncSession, header: str) -> Principal:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now
     return Principal(workspace_id=key.workspace_id, role=Role(key.role), api_key_id=key.id)
+
+
+@dataclass(frozen=True)
+class SourceCredential:
+    """A tracking source, as its write key names it."""
+
+    workspace_id: uuid.UUID
+    source_id: uuid.UUID
+
+
+async def source_for_write_key(session: AsyncSession, write_key: str) -> SourceCredential:
+    """The active source this write key belongs to; 401 for a bad or revoked key."""
+    lookup = split_secret(write_key, WRITE_KEY_PREFIX)
+    source = await repo.source_by_lookup(session, lookup) if lookup else None
+    if source is None or not secret_matches(source.digest, write_key):
+        raise Unauthorized("The write key is not valid.")
+    if source.revoked_at is not None:
+        raise Unauthorized("The write key's source was revoked.")
+    return SourceCredential(workspace_id=source.workspace_id, source_id=source.id)
+
+
+async def active_sources(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these sources are not revoked (checked again when their events commit)."""
+    return await repo.active_source_ids(session, ids)
 
 
 async def session_principal(request: Request, session: AsyncSession) -> Principal | None:

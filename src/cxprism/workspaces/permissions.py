@@ -22,9 +22,10 @@ class Permission(StrEnum):
     CUSTOMERS_MERGE = "customers.merge"
     PRIVACY_MANAGE = "privacy.manage"  # data-subject export and erasure
     JOBS_MANAGE = "jobs.manage"
+    TRACKING_READ = "tracking.read"  # tracked events, the event catalogue, source counters
 
 
-_READ_ONLY = {Permission.USERS_READ, Permission.CUSTOMERS_READ}
+_READ_ONLY = {Permission.USERS_READ, Permission.CUSTOMERS_READ, Permission.TRACKING_READ}
 _FRONT_LINE = _READ_ONLY | {Permission.CUSTOMERS_WRITE, Permission.CUSTOMERS_MERGE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -102,6 +102,12 @@ async def source_by_lookup(session: AsyncSession, lookup: str) -> Source | None:
         select(Source).where(Source.lookup == lookup))).scalar_one_or_none()
 
 
+async def active_source_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await session.execute(
+        select(Source.id).where(Source.id.in_(ids), Source.revoked_at.is_(None)))
+    return set(rows.scalars())
+
+
 async def web_session_by_digest(session: AsyncSession, digest: str) -> WebSession | None:
     return await session.get(WebSession, digest)
 

@@ -203,10 +203,14 @@ class WorkspaceService:
                            limit: int) -> tuple[Sequence[Source], uuid.UUID | None]:
         return await self.sources.page(after=after, limit=limit)
 
-    async def revoke_source(self, source_id: uuid.UUID) -> Source:
+    async def get_source(self, source_id: uuid.UUID) -> Source:
         source = await self.sources.get(source_id)
         if source is None:
             raise NotFound("Source not found.")
+        return source
+
+    async def revoke_source(self, source_id: uuid.UUID) -> Source:
+        source = await self.get_source(source_id)
         source.revoked_at = source.revoked_at or utcnow()
         await self.sources.flush()
         return source

@@ -1,0 +1,129 @@
+"""The Segment HTTP edge: body decoding, write-key authentication, and the ingestor.
+
+Kept apart from the routes so the hot path is plain functions: no request-model parsing,
+one JSON parse (orjson), one dict walk per message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import zlib
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from cxprism.kit.db import Database
+from cxprism.kit.errors import AppError, PayloadTooLarge, Unauthorized
+from cxprism.kit.security import digest_secret
+from cxprism.tracking.ingest import Ingestor
+from cxprism.workspaces.auth import SourceCredential, source_for_write_key
+
+KEY_CACHE_SECONDS = 30.0
+KEY_CACHE_SIZE = 10_000
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+
+
+class UnsupportedEncoding(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Gateway:
+    """Per application: the ingestor and a cache of valid write keys.
+
+    Only valid keys are cached, for :data:`KEY_CACHE_SECONDS`; a revoked source is still
+    refused at once, because every commit re-checks its sources (see tracking.ingest).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.ingestor = Ingestor(db)
+        self._keys: OrderedDict[str, tuple[float, SourceCredential]] = OrderedDict()
+
+    async def credential(self, write_key: str) -> SourceCredential:
+        digest = digest_secret(write_key)
+        cached = self._keys.get(digest)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1]
+        async with self.db.session() as session:
+            credential = await source_for_write_key(session, write_key)
+        self._keys[digest] = (now, credential)
+        self._keys.move_to_end(digest)
+        while len(self._keys) > KEY_CACHE_SIZE:
+            self._keys.popitem(last=False)
+        return credential
+
+
+def gateway_of(request: Request) -> Gateway:
+    state = request.app.state
+    gateway: Gateway | None = getattr(state, "tracking_gateway", None)
+    if gateway is None:
+        gateway = state.tracking_gateway = Gateway(state.db)
+    return gateway
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The decoded body: gzip undone within ``limit`` bytes (no zip bombs), JSON parsed."""
+    body = await request.body()
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding == "gzip":
+        body = _gunzip(body, limit)
+    elif encoding not in ("", "identity"):
+        raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; "
+                                  f"send gzip or no encoding.")
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The body is {len(body)} bytes; the limit here is {limit}.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from None
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = decompressor.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"The gzip body cannot be decoded: {exc}", code="bad_gzip") from None
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes once decompressed.")
+    if not decompressor.eof:
+        raise BadRequest("The gzip body is truncated.", code="bad_gzip")
+    return data
+
+
+def write_key_of(request: Request, body: Any) -> str:
+    """Segment's ways: Basic auth with the key as user name, a bearer token, or ``writeKey``."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "basic":
+            return _basic_user(value.strip())
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        raise Unauthorized("Authorization must be 'Basic base64(<write key>:)' or "
+                           "'Bearer <write key>'.")
+    key = body.get("writeKey") if isinstance(body, dict) else None
+    if isinstance(key, str) and key:
+        return key
+    raise Unauthorized("Send the source's write key: HTTP Basic with the key as the user name.")
+
+
+def _basic_user(value: str) -> str:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("The Basic credentials are not valid base64.") from None
+    user = decoded.partition(":")[0]
+    if not user:
+        raise Unauthorized("The Basic credentials carry no write key as the user name.")
+    return user

@@ -1,0 +1,225 @@
+"""Group commit: concurrent tracking requests share one database transaction.
+
+A request hands its validated rows to the :class:`Ingestor` and waits. One flusher task
+takes everything queued so far, writes it in one transaction (one multi-row insert per
+workspace), commits, and answers every waiting request. Under load, batches grow by
+themselves while the previous commit runs; when idle, a request waits for one commit.
+A 200 is only ever sent after the commit that holds the request's events.
+
+If a combined write fails, each request is written again on its own, so one request's
+unstorable data cannot fail another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxprism.bus import events
+from cxprism.customers.identities import Identity, IdentityKind
+from cxprism.customers.service import CustomerService
+from cxprism.kit.clock import utcnow
+from cxprism.kit.db import Database, JSONText
+from cxprism.kit.errors import Unauthorized
+from cxprism.tracking import repository as repo
+from cxprism.workspaces.auth import SourceCredential, active_sources
+
+log = logging.getLogger("cxprism.tracking")
+
+MAX_ROWS_PER_COMMIT = 5000
+APPENDED = "tracking.events_appended"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    stored: int
+    deduplicated: int
+    suppressed: int
+
+
+@dataclass
+class _Submission:
+    credential: SourceCredential
+    rows: list[dict[str, Any]]
+    rejected: int
+    future: asyncio.Future[Outcome] = field(repr=False)
+
+
+class Ingestor:
+    def __init__(self, db: Database, max_rows: int = MAX_ROWS_PER_COMMIT) -> None:
+        self.db = db
+        self.max_rows = max_rows
+        self._queue: list[_Submission] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, credential: SourceCredential, rows: list[dict[str, Any]],
+                     rejected: int) -> Outcome:
+        """Store ``rows`` (and count ``rejected``); returns once they are committed."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Submission(credential, rows, rejected, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all(), name="tracking-flusher")
+        return await asyncio.shield(future)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    async def _flush_all(self) -> None:
+        while self._queue:
+            batch = self._take()
+            try:
+                await self._write_and_answer(batch)
+            except Exception:
+                log.exception("a combined tracking write failed; writing its requests apart")
+                for submission in batch:
+                    await self._write_alone(submission)
+
+    def _take(self) -> list[_Submission]:
+        batch: list[_Submission] = []
+        rows = 0
+        while self._queue and (not batch or rows + len(self._queue[0].rows) <= self.max_rows):
+            submission = self._queue.pop(0)
+            batch.append(submission)
+            rows += len(submission.rows)
+        return batch
+
+    async def _write_alone(self, submission: _Submission) -> None:
+        try:
+            await self._write_and_answer([submission])
+        except Exception as exc:
+            log.exception("a tracking write failed")
+            if not submission.future.done():
+                submission.future.set_exception(exc)
+
+    async def _write_and_answer(self, batch: list[_Submission]) -> None:
+        async with self.db.session() as session:
+            outcomes = await write(session, batch)
+            await session.commit()
+        for submission, outcome in zip(batch, outcomes, strict=True):
+            if submission.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                submission.future.set_exception(outcome)
+            else:
+                submission.future.set_result(outcome)
+
+
+async def write(session: AsyncSession,
+                batch: Sequence[_Submission]) -> list[Outcome | Exception]:
+    """Write a batch in ``session``'s transaction (not committed); one outcome per request."""
+    active = await active_sources(session, sorted({s.credential.source_id for s in batch}))
+    outcomes: dict[int, Outcome | Exception] = {}
+    by_workspace: dict[uuid.UUID, list[tuple[int, _Submission]]] = defaultdict(list)
+    for index, submission in enumerate(batch):
+        if submission.credential.source_id not in active:
+            outcomes[index] = Unauthorized("The write key's source was revoked.")
+        else:
+            by_workspace[submission.credential.workspace_id].append((index, submission))
+    for workspace_id in sorted(by_workspace):  # a fixed lock order across workspaces
+        outcomes.update(await _write_workspace(session, workspace_id, by_workspace[workspace_id]))
+    return [outcomes[index] for index in range(len(batch))]
+
+
+async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
+                           items: list[tuple[int, _Submission]]) -> dict[int, Outcome]:
+    now = utcnow()
+    suppressed_ids = await _suppressed_ids(session, workspace_id,
+                                           [row for _, s in items for row in s.rows])
+    kept = [(s.credential.source_id, row) for _, s in items for row in s.rows
+            if not _is_suppressed(row, suppressed_ids)]
+    stored_ids: set[str] = set()
+    if kept:
+        first = await repo.allocate_seqs(session, workspace_id, len(kept))
+        stored_ids = set(await repo.insert_events(session, [
+            _storable(row, workspace_id, first + offset, source_id)
+            for offset, (source_id, row) in enumerate(kept)]))
+    outcomes, catalogue = _tally(items, suppressed_ids, stored_ids)
+    await _add_stats(session, workspace_id, items, outcomes, now)
+    if catalogue:
+        await repo.add_to_catalogue(session, workspace_id, catalogue)
+    if stored_ids:
+        events.record(session, workspace_id, APPENDED, {
+            "first_seq": first, "last_seq": first + len(kept) - 1, "stored": len(stored_ids)})
+    return outcomes
+
+
+def _tally(items: list[tuple[int, _Submission]], suppressed_ids: set[str],
+           stored_ids: set[str]) -> tuple[dict[int, Outcome], dict[tuple[str, str],
+                                                                   repo.CatalogueEntry]]:
+    """Per request: what was stored, deduplicated or suppressed; and the catalogue's part."""
+    claimed: set[str] = set()  # a message id twice in one commit is stored once
+    outcomes: dict[int, Outcome] = {}
+    catalogue: dict[tuple[str, str], repo.CatalogueEntry] = {}
+    for index, submission in items:
+        stored = suppressed = 0
+        for row in submission.rows:
+            if _is_suppressed(row, suppressed_ids):
+                suppressed += 1
+            elif row["message_id"] in stored_ids and row["message_id"] not in claimed:
+                claimed.add(row["message_id"])
+                stored += 1
+                _count(catalogue, row)
+        duplicates = len(submission.rows) - stored - suppressed
+        outcomes[index] = Outcome(stored, duplicates, suppressed)
+    return outcomes, catalogue
+
+
+def _count(catalogue: dict[tuple[str, str], repo.CatalogueEntry], row: dict[str, Any]) -> None:
+    key = (row["type"], row["name"] or "")
+    seen = row["received_at"]
+    entry = catalogue.get(key)
+    if entry is None:
+        catalogue[key] = repo.CatalogueEntry(1, seen, seen)
+    else:
+        entry.count += 1
+
+
+async def _add_stats(session: AsyncSession, workspace_id: uuid.UUID,
+                     items: list[tuple[int, _Submission]], outcomes: dict[int, Outcome],
+                     now: Any) -> None:
+    per_source: dict[uuid.UUID, repo.StatCounts] = defaultdict(repo.StatCounts)
+    for index, submission in items:
+        counts, outcome = per_source[submission.credential.source_id], outcomes[index]
+        counts.received += len(submission.rows) + submission.rejected
+        counts.rejected += submission.rejected
+        counts.deduplicated += outcome.deduplicated
+        counts.suppressed += outcome.suppressed
+    for source_id in sorted(per_source):
+        await repo.add_stats(session, workspace_id, source_id, per_source[source_id], now)
+
+
+def _storable(row: dict[str, Any], workspace_id: uuid.UUID, seq: int,
+              source_id: uuid.UUID) -> dict[str, Any]:
+    stored = {key: value for key, value in row.items() if key != "payload_json"}
+    stored.update(workspace_id=workspace_id, seq=seq, source_id=source_id,
+                  payload=JSONText(row["payload_json"], row["payload"]))
+    return stored
+
+
+async def _suppressed_ids(session: AsyncSession, workspace_id: uuid.UUID,
+                          rows: list[dict[str, Any]]) -> set[str]:
+    """The user and anonymous ids of people erased at their request, never to be tracked."""
+    identities = {Identity(IdentityKind.EXTERNAL_ID, "", row["user_id"])
+                  for row in rows if row["user_id"] is not None}
+    identities |= {Identity(IdentityKind.ANONYMOUS_ID, "", row["anonymous_id"])
+                   for row in rows if row["anonymous_id"] is not None}
+    if not identities:
+        return set()
+    found = await CustomerService(session, workspace_id).privacy().suppressed_among(
+        sorted(identities))
+    return {f"{identity.kind.value}:{identity.value}" for identity in found}
+
+
+def _is_suppressed(row: dict[str, Any], suppressed_ids: set[str]) -> bool:
+    if not suppressed_ids:
+        return False
+    return (f"external_id:{row['user_id']}" in suppressed_ids
+            or f"anonymous_id:{row['anonymous_id']}" in suppressed_ids)

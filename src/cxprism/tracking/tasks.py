@@ -1,0 +1,81 @@
+"""Consumers of the event store: identity resolution and group membership.
+
+Each ingestion commit records one ``tracking.events_appended`` domain event naming the
+range of ``seq`` it stored; the relay delivers those in commit order per workspace, and
+the consumer reads that range back from the store (no second write per event).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxprism.bus.consumers import registry
+from cxprism.bus.events import DomainEvent
+from cxprism.customers.identities import Identity
+from cxprism.customers.service import CustomerService
+from cxprism.kit.errors import AppError
+from cxprism.tracking import repository as repo
+from cxprism.tracking.ingest import APPENDED
+from cxprism.tracking.linking import Fact, anonymous, external, facts_of
+
+log = logging.getLogger("cxprism.tracking")
+OWNER_LOOKUP_CHUNK = 200
+
+
+@registry.register("tracking.identities", APPENDED)
+async def resolve_identities(session: AsyncSession, event: DomainEvent) -> None:
+    first, last = int(event.payload["first_seq"]), int(event.payload["last_seq"])
+    workspace_id = event.workspace_id
+    rows = await repo.EventRepository(session, workspace_id).linking_rows(first, last)
+    customers = CustomerService(session, workspace_id)
+    await _record_groups(session, workspace_id, rows)
+    facts = await _with_aliases_resolved(customers, facts_of(rows))
+    owners = await _owners(customers, {i for fact in facts for i in fact.identities})
+    for fact in facts:
+        if not fact.traits and _already_one_profile(fact, owners):
+            continue
+        try:
+            await customers.identify(list(fact.identities), fact.traits or None)
+        except AppError as exc:  # suppressed, or two external ids: keep the events, skip
+            log.info("tracking: identities not linked in %s: %s", workspace_id, exc.message)
+
+
+async def _record_groups(session: AsyncSession, workspace_id: uuid.UUID,
+                         rows: list[dict[str, Any]]) -> None:
+    groups = repo.GroupRepository(session, workspace_id)
+    for row in rows:
+        if row["type"] != "group":
+            continue
+        at = row["timestamp"]
+        await groups.upsert(row["group_id"], dict(row.get("traits") or {}), at)
+        for kind in ("user_id", "anonymous_id"):
+            if row[kind] is not None:
+                await groups.join(row["group_id"], kind, row[kind], at)
+
+
+async def _with_aliases_resolved(customers: CustomerService, facts: list[Fact]) -> list[Fact]:
+    """An alias's ``previousId`` is an earlier user id when a profile has it as one;
+    otherwise it is the anonymous id the person was tracked under before."""
+    previous = {external(f.previous_id) for f in facts if f.previous_id is not None}
+    known = await _owners(customers, previous)
+    return [fact if fact.previous_id is None else fact.with_previous_as(
+                external(fact.previous_id) if external(fact.previous_id) in known
+                else anonymous(fact.previous_id))
+            for fact in facts]
+
+
+async def _owners(customers: CustomerService,
+                  identities: set[Identity]) -> dict[Identity, uuid.UUID]:
+    ordered, owners = sorted(identities), {}
+    for start in range(0, len(ordered), OWNER_LOOKUP_CHUNK):
+        owners.update(await customers.owners(ordered[start:start + OWNER_LOOKUP_CHUNK]))
+    return owners
+
+
+def _already_one_profile(fact: Fact, owners: dict[Identity, uuid.UUID]) -> bool:
+    found = {owners.get(i) for i in fact.identities}
+    return len(found) == 1 and None not in found

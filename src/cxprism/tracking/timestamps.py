@@ -1,0 +1,61 @@
+"""Segment's four timestamps and its clock-skew correction: pure functions, no I/O.
+
+- ``receivedAt``: when our server received the request (never taken from the client).
+- ``sentAt``: the device clock when the SDK sent the request (per message, or the batch's).
+- ``originalTimestamp``: the device clock when the call happened. Server-side SDKs (and
+  analytics-python) send it as ``timestamp``; we read ``originalTimestamp`` first.
+- ``timestamp``: when it happened, corrected for the device clock's skew:
+  ``receivedAt - (sentAt - originalTimestamp)``. Without ``sentAt`` the device time is
+  taken as sent (historical imports, server libraries); with no time at all, ``receivedAt``.
+
+``/v1/import`` is for history: its times are trusted as sent, never corrected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+MAX_TIMESTAMP_LENGTH = 64
+
+
+class BadTimestamp(ValueError):
+    """The value is not an ISO-8601 date-time; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Times:
+    timestamp: datetime
+    original_timestamp: datetime | None
+    sent_at: datetime | None
+    received_at: datetime
+
+
+def parse_iso8601(value: object, field: str) -> datetime | None:
+    """An aware UTC datetime; None for a missing value. A zone-less time is read as UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_TIMESTAMP_LENGTH:
+        raise BadTimestamp(f"{field} must be an ISO-8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise BadTimestamp(f"{field} is not an ISO-8601 date-time: {value!r}") from None
+
+
+def resolve_times(original: datetime | None, sent_at: datetime | None,
+                  received_at: datetime, *, correct_skew: bool = True) -> Times:
+    if original is None:
+        timestamp = received_at
+    elif sent_at is not None and correct_skew:
+        try:
+            timestamp = received_at - (sent_at - original)
+        except OverflowError:
+            raise BadTimestamp("sentAt and timestamp are too far apart to correct "
+                               "for clock skew") from None
+    else:
+        timestamp = original
+    return Times(timestamp, original, sent_at, received_at)
