@@ -108,10 +108,17 @@ def to_row(message: object, envelope: Envelope, forced_type: str | None = None) 
 def _type_of(message: dict[str, Any], forced_type: str | None) -> str:
     type_ = message.get("type", forced_type)
     if forced_type is not None and type_ != forced_type:
-        raise Rejected(f"type is {type_!r}, but this endpoint takes {forced_type!r} messages")
-    if type_ not in TYPES:
-        raise Rejected(f"type must be one of {', '.join(sorted(TYPES))}; got {type_!r}")
+        raise Rejected(f"type is {_short(type_)}, but this endpoint takes {forced_type!r} "
+                       f"messages")
+    if not isinstance(type_, str) or type_ not in TYPES:
+        raise Rejected(f"type must be one of {', '.join(sorted(TYPES))}; got {_short(type_)}")
     return str(type_)
+
+
+def _short(value: object) -> str:
+    """A caller's value quoted in a reason, never the whole of a 32 KB one."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _opaque_id(value: object, field: str) -> str | None:
