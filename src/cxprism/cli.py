@@ -96,6 +96,7 @@ def demo(slug: str = typer.Option("demo"), customers: int = typer.Option(50)) ->
             await database.dispose()
         console.print(f"\n[bold green]Demo workspace ready[/bold green] at {settings.base_url}")
         console.print(f"  workspace: {info.slug}\n  email:     {info.email}\n"
-                      f"  password:  {info.password}\n  API key:   {info.api_key}")
+                      f"  password:  {info.password}\n  API key:   {info.api_key}\n"
+                      f"  write key: {info.write_key}  (Segment SDKs: host {settings.base_url})")
 
     run_command(run())

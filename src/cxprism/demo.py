@@ -21,10 +21,12 @@ from cxprism.customers.identities import IdentityKind, normalise
 from cxprism.customers.schemas import Channel, ConsentStatus, Purpose
 from cxprism.customers.service import CustomerService
 from cxprism.kit.db import Database
+from cxprism.tracking.demo import Visitor, seed_trails
 from cxprism.workspaces import repository as workspace_repo
 from cxprism.workspaces import schemas
+from cxprism.workspaces.auth import source_for_write_key
 from cxprism.workspaces.permissions import Role
-from cxprism.workspaces.service import WorkspaceService, create_workspace
+from cxprism.workspaces.service import WorkspaceService, create_workspace, reveal_write_key
 
 FIRST = ["Ana", "Bruno", "Chloé", "Dmitri", "Emeka", "Fatima", "Giulia", "Hiro", "Ingrid",
          "Jamal", "Keiko", "Lars", "Maya", "Nikos", "Olu", "Priya", "Quentin", "Rosa",
@@ -44,6 +46,7 @@ class DemoInfo:
     email: str
     password: str
     api_key: str
+    write_key: str
 
 
 async def seed_demo(db: Database, *, slug: str, customers: int, console: Console) -> DemoInfo:
@@ -65,10 +68,24 @@ async def seed_demo(db: Database, *, slug: str, customers: int, console: Console
             await service.update_user(admin.id, schemas.UserUpdate(
                 password=password, is_active=True, role=Role.ADMIN))
         _, api_key = await service.create_api_key(schemas.ApiKeyCreate(name="demo"))
+        write_key = await _website_write_key(service)
         if fresh:
-            await _seed_customers(session, service.workspace_id, customers, console)
+            visitors = await _seed_customers(session, service.workspace_id, customers, console)
+            source = await source_for_write_key(session, write_key)
+            await seed_trails(session, source, visitors, random.Random(20261124))  # noqa: S311
         await session.commit()
-    return DemoInfo(slug, email, password, api_key)
+    return DemoInfo(slug, email, password, api_key, write_key)
+
+
+async def _website_write_key(service: WorkspaceService) -> str:
+    """The demo website's write key (created once; shown again, as web keys are)."""
+    sources, _ = await service.list_sources(None, 50)
+    existing = next((s for s in sources if s.name == "Website" and s.revoked_at is None), None)
+    if existing is not None:
+        return reveal_write_key(existing)
+    _, key = await service.create_source(schemas.SourceCreate(
+        name="Website", kind=schemas.SourceKind.WEBSITE))
+    return key
 
 
 async def _seed_team(service: WorkspaceService, slug: str) -> None:
@@ -80,17 +97,19 @@ async def _seed_team(service: WorkspaceService, slug: str) -> None:
 
 
 async def _seed_customers(session: AsyncSession, workspace_id: uuid.UUID, count: int,
-                          console: Console) -> None:
+                          console: Console) -> list[Visitor]:
     rng = random.Random(20261122)  # the same demo every time  # noqa: S311 - not security
     service = CustomerService(session, workspace_id)
+    visitors = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("sample customers", total=count)
         for n in range(count):
-            await _seed_one(service, rng, n)
+            visitors.append(await _seed_one(service, rng, n))
             progress.advance(task)
+    return visitors
 
 
-async def _seed_one(service: CustomerService, rng: random.Random, n: int) -> None:
+async def _seed_one(service: CustomerService, rng: random.Random, n: int) -> Visitor:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     city, timezone, locale = rng.choice(PLACES)
     handle = f"{first}.{last}{n}".lower()
@@ -111,3 +130,4 @@ async def _seed_one(service: CustomerService, rng: random.Random, n: int) -> Non
     if rng.random() < 0.6:
         await service.set_consent(customer.id, Decision(
             Channel.EMAIL, Purpose.MARKETING, ConsentStatus.GRANTED, "web_form"))
+    return Visitor(user_id=identities[1].value, anonymous_id=identities[2].value)

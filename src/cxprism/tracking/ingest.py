@@ -112,6 +112,17 @@ class Ingestor:
                 submission.future.set_result(outcome)
 
 
+async def write_rows(session: AsyncSession, credential: SourceCredential,
+                     rows: list[dict[str, Any]]) -> Outcome:
+    """Store validated rows in ``session``'s transaction (imports and the demo)."""
+    future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+    [outcome] = await write(session, [_Submission(credential, rows, 0, future)])
+    future.cancel()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
 async def write(session: AsyncSession,
                 batch: Sequence[_Submission]) -> list[Outcome | Exception]:
     """Write a batch in ``session``'s transaction (not committed); one outcome per request."""
