@@ -17,6 +17,7 @@ from cxprism.kit.request_id import RequestId
 from cxprism.runtime import Runtime
 from cxprism.scheduler import api as scheduler_api
 from cxprism.tracking import api as tracking_api
+from cxprism.tracking import privacy as tracking_privacy  # noqa: F401 - registers its holder
 from cxprism.tracking import segment_api
 from cxprism.tracking.gateway import Gateway
 from cxprism.web import routes as web_routes

@@ -12,6 +12,7 @@ from cxprism.customers.models import ConsentEvent, Customer, CustomerIdentity, S
 from cxprism.customers.service import CustomerService
 from cxprism.kit.db import Database
 from cxprism.kit.errors import Gone
+from cxprism.kit.idempotency import IdempotencyRecord
 from tests.customers.helpers import BASE, count, create, email, events_of
 from tests.fixtures.builders import Tenant
 
@@ -169,3 +170,40 @@ async def test_data_keys_round_trip_and_survive_merges(db: Database, tenant: Ten
         assert await service.decrypt_for(sealed_a) == b"for a, via b's old id"
         assert sealed_a[:16] == a.id.bytes
         await session.commit()
+
+
+@pytest.mark.parametrize("suppress", [True, False])
+async def test_erasure_forgets_stored_responses_that_would_replay_the_person(
+        client: httpx.AsyncClient, tenant: Tenant, db: Database, suppress: bool) -> None:
+    def keyed(key: str) -> dict[str, str]:
+        return {**tenant.headers, "Idempotency-Key": key}
+
+    person = {"identities": [email("replay@example.com")], "traits": {"name": "Replay Me"}}
+    first = await client.post(BASE, headers=keyed("create-person"), json=person)
+    assert first.status_code == 201, first.text
+    a = first.json()["id"]
+    b = (await create(client, tenant.headers, email("alias-r@example.com")))["id"]
+    merge = {"winner_id": b, "loser_id": a}
+    assert (await client.post(f"{BASE}/merge", headers=keyed("merge"), json=merge)).is_success
+    bystander = {"identities": [email("bystander@example.com")]}
+    kept = await client.post(BASE, headers=keyed("create-bystander"), json=bystander)
+
+    erased = await client.post(f"{BASE}/{a}/erase", headers=tenant.headers,
+                               json={"suppress": suppress})
+    assert erased.status_code == 200, erased.text
+    assert await count(db, IdempotencyRecord, tenant.workspace_id) == 1  # the bystander's
+
+    # The forgotten keys are new again: the request is processed afresh, not replayed.
+    again = await client.post(BASE, headers=keyed("create-person"), json=person)
+    assert "idempotent-replayed" not in again.headers
+    assert a not in again.text and b not in again.text
+    if suppress:  # the person asked not to be profiled again: refused, nothing stored
+        assert again.status_code == 410 and again.json()["error"]["code"] == "suppressed"
+        assert "replay@example.com" not in again.text
+    else:  # like a first use of the key: the identity is new to the workspace again
+        assert again.status_code == 201 and again.json()["id"] not in (a, b)
+    remerge = await client.post(f"{BASE}/merge", headers=keyed("merge"), json=merge)
+    assert remerge.status_code == 410 and "idempotent-replayed" not in remerge.headers
+    # Someone else's stored response still replays.
+    replay = await client.post(BASE, headers=keyed("create-bystander"), json=bystander)
+    assert replay.headers["idempotent-replayed"] == "true" and replay.json() == kept.json()

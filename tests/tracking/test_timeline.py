@@ -180,3 +180,27 @@ async def test_events_of_an_erased_suppressed_customer_are_dropped(
     stats = (await client.get(f"/api/v1/sources/{source.id}/stats",
                               headers=tenant.headers)).json()
     assert stats["suppressed"] == 2
+    assert "i-gone" not in {e["message_id"] for e in stored}  # erased with the person
+
+
+async def test_a_customers_export_holds_their_trail_and_erasure_deletes_it(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant, source: Source) -> None:
+    await post(client, "/v1/batch", source, {"batch": [
+        page(1, "dev-e"),
+        {"type": "identify", "userId": "eve", "anonymousId": "dev-e", "messageId": "i-eve",
+         "traits": {"email": "eve@example.com"}},
+        {"type": "group", "userId": "eve", "groupId": "eve-co", "messageId": "g-eve"},
+        {"type": "track", "event": "Stays", "userId": "frank", "messageId": "frank"}]})
+    await drain(db)
+    customer_id = await customer_by_email(client, tenant, "eve@example.com")
+    export = (await client.get(f"/api/v1/customers/{customer_id}/export",
+                               headers=tenant.headers)).json()
+    assert {e["message_id"] for e in export["tracked_events"]} == {
+        "page-dev-e-1", "i-eve", "g-eve"}
+    erased = await client.post(f"/api/v1/customers/{customer_id}/erase",
+                               headers=tenant.headers, json={"suppress": False})
+    assert erased.status_code in (200, 201)
+    left = (await client.get("/api/v1/events", headers=tenant.headers)).json()["data"]
+    assert [e["message_id"] for e in left] == ["frank"]
+    group = (await client.get("/api/v1/groups/eve-co", headers=tenant.headers)).json()
+    assert group["members"] == []

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cxprism.config import get_settings
-from cxprism.customers import schemas
+from cxprism.customers import holders, schemas
 from cxprism.customers.identities import Identity, IdentityKind
 from cxprism.customers.models import (
     Customer,
@@ -24,7 +24,7 @@ from cxprism.customers.models import (
     Suppression,
 )
 from cxprism.customers.repository import PrivacyRepository
-from cxprism.kit import crypto
+from cxprism.kit import crypto, idempotency
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import Gone, NotFound
 
@@ -62,6 +62,13 @@ class PrivacyService:
         if digests and await self.repo.suppressed(digests):
             raise Gone("This person asked to be erased and not profiled again; data for "
                        "their identities is dropped.", code="suppressed")
+
+    async def suppressed_among(self, identities: Sequence[Identity]) -> set[Identity]:
+        """Which of these identities belong to people erased with suppression."""
+        if not identities or not await self.repo.any_suppression():
+            return set()
+        digests = {suppression_digest(self.workspace_id, i): i for i in identities}
+        return {digests[d] for d in await self.repo.existing_suppressions(sorted(digests))}
 
     # Data keys -------------------------------------------------------------------------
 
@@ -112,6 +119,9 @@ class PrivacyService:
         current, history = await self.customers.list_consent(customer.id, history=True)
         identities = await self.customers.identities_of(customer.id)
         requests = await self.repo.requests_of([customer.id, *(c.id for c in lineage)])
+        held = {holder.name: await holder.export(
+            self.customers.session, self.workspace_id, _as_identities(identities))
+            for holder in holders.holders()}
         self.customers.event("customer.exported", {
             "customer_id": str(customer.id), "request_id": str(request.id)})
         return {
@@ -132,6 +142,7 @@ class PrivacyService:
             "merged_from": [{"id": str(c.id), "created_at": c.created_at.isoformat(),
                              "merged_at": c.merged_at.isoformat() if c.merged_at else None}
                             for c in lineage],
+            **held,
             "data_subject_requests": [
                 schemas.DataSubjectRequestOut.model_validate(r).model_dump(mode="json")
                 for r in requests],
@@ -144,7 +155,9 @@ class PrivacyService:
 
         Erasing any id of a merged profile erases the live profile and every profile merged
         into it (they are the same person). Consent history stays, pseudonymous (it names
-        no identity, and its sources are tokens): it proves what was lawful before.
+        no identity, and its sources are tokens): it proves what was lawful before. Stored
+        Idempotency-Key responses that mention any of the person's profile ids are deleted,
+        so reusing such a key is processed as a new request instead of replaying their data.
 
         Racing a merge: whichever commits first, the person's data ends unreadable. If the
         merge took ``customer_id`` into another profile first, the lock re-resolves to that
@@ -159,10 +172,17 @@ class PrivacyService:
         identities = await self.customers.identities_of(customer.id)
         if suppress:
             await self._suppress(identities, request.id)
+        for holder in holders.holders():  # their data goes before the ids that lead to it
+            await holder.erase(self.customers.session, self.workspace_id, _as_identities(
+                identities))
         await self.customers.identities.delete_of(ids)
         await self.customers.consents.repo.delete_current(ids)
         now = utcnow()
         await self.repo.destroy_keys(ids, now)
+        # Stored Idempotency-Key responses naming the person would replay their data.
+        await idempotency.forget_responses_mentioning(
+            self.customers.session, self.workspace_id, [str(i) for i in ids],
+            get_settings().secret_key.get_secret_value())
         for profile in lineage:
             profile.traits, profile.trait_updated_at = {}, {}
             profile.timezone = profile.locale = None
@@ -174,8 +194,7 @@ class PrivacyService:
         return request
 
     async def _suppress(self, identities: Sequence[Any], request_id: uuid.UUID) -> None:
-        digests = {suppression_digest(self.workspace_id, Identity(
-            IdentityKind(i.kind), i.namespace, i.value)) for i in identities}
+        digests = {suppression_digest(self.workspace_id, i) for i in _as_identities(identities)}
         known = await self.repo.existing_suppressions(sorted(digests))
         for digest in sorted(digests - known):
             self.repo.add_row(Suppression(digest=digest, request_id=request_id))
@@ -187,3 +206,7 @@ class PrivacyService:
             requested_by=self.customers.actor_id, created_at=now, completed_at=now)
         self.repo.add(request)
         return request
+
+
+def _as_identities(rows: Sequence[Any]) -> list[Identity]:
+    return [Identity(IdentityKind(r.kind), r.namespace, r.value) for r in rows]

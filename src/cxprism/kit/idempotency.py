@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.exceptions import InvalidTag
 from fastapi import Request, Response
 from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +29,7 @@ from cxprism.kit.models import Base, IdMixin
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 RETENTION = timedelta(hours=24)
+FORGET_BATCH = 500
 
 
 class IdempotencyRecord(IdMixin, Base):
@@ -96,7 +99,8 @@ async def remember(session: AsyncSession, request: Request, response: Response) 
     session.add(IdempotencyRecord(
         workspace_id=pending.workspace_id, key=pending.key, request_hash=pending.request_hash,
         status_code=response.status_code, media_type=response.media_type,
-        body=crypto.encrypt(_key(request), bytes(response.body), _aad(pending)),
+        body=crypto.encrypt(_key(request), bytes(response.body),
+                            _aad(pending.workspace_id, pending.key)),
     ))
 
 
@@ -106,18 +110,65 @@ async def purge_expired(session: AsyncSession) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _key(request: Request) -> bytes:
-    secret: str = request.app.state.settings.secret_key.get_secret_value()
+async def forget_responses_mentioning(session: AsyncSession, workspace_id: uuid.UUID,
+                                      needles: Collection[str], secret: str) -> int:
+    """Delete the workspace's stored responses that mention any of ``needles``; the count.
+
+    For erasure: a stored response can hold a person's data, and replaying its key would
+    hand that data back after the person was erased. Bodies are encrypted, so each record
+    inside the retention window is decrypted (``secret`` is the settings' secret key) and
+    searched. A record that cannot be decrypted (the secret changed) could mention anyone
+    and can never be replayed, so it goes too, as does every expired record. A key that
+    was forgotten is then a new key: its next use is processed afresh, like a first use.
+    Runs in the caller's transaction; flushes, never commits.
+    """
+    wanted = [needle.encode() for needle in needles if needle]
+    key = _derive(secret)
+    cutoff = utcnow() - RETENTION
+    doomed: list[uuid.UUID] = []
+    after: uuid.UUID | None = None
+    while True:
+        stmt = select(IdempotencyRecord.id, IdempotencyRecord.key, IdempotencyRecord.body,
+                      IdempotencyRecord.created_at).where(
+            IdempotencyRecord.workspace_id == workspace_id)
+        if after is not None:
+            stmt = stmt.where(IdempotencyRecord.id > after)
+        rows = (await session.execute(
+            stmt.order_by(IdempotencyRecord.id).limit(FORGET_BATCH))).all()
+        if not rows:
+            break
+        after = rows[-1].id
+        doomed += [row.id for row in rows if row.created_at < cutoff or _mentions(
+            key, _aad(workspace_id, row.key), row.body, wanted)]
+    for start in range(0, len(doomed), FORGET_BATCH):
+        await session.execute(delete(IdempotencyRecord).where(
+            IdempotencyRecord.id.in_(doomed[start:start + FORGET_BATCH])))
+    return len(doomed)
+
+
+def _mentions(key: bytes, aad: bytes, body: bytes, needles: list[bytes]) -> bool:
+    try:
+        plaintext = crypto.decrypt(key, body, aad)
+    except (InvalidTag, ValueError):
+        return True
+    return any(needle in plaintext for needle in needles)
+
+
+def _derive(secret: str) -> bytes:
     return crypto.derive_key(secret, "idempotency")
 
 
-def _aad(pending: PendingKey) -> bytes:
-    return f"{pending.workspace_id}|{pending.key}".encode()
+def _key(request: Request) -> bytes:
+    secret: str = request.app.state.settings.secret_key.get_secret_value()
+    return _derive(secret)
+
+
+def _aad(workspace_id: uuid.UUID, key: str) -> bytes:
+    return f"{workspace_id}|{key}".encode()
 
 
 def _open(request: Request, record: IdempotencyRecord) -> bytes:
-    pending = PendingKey(record.workspace_id, record.key, record.request_hash)
-    return crypto.decrypt(_key(request), record.body, _aad(pending))
+    return crypto.decrypt(_key(request), record.body, _aad(record.workspace_id, record.key))
 
 
 async def _fingerprint(request: Request, caller: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, or_, select, tuple_
+from sqlalchemy import ColumnElement, case, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit.db import add_to_counter, dialect_insert, insert_many_ignore
@@ -123,6 +123,15 @@ class EventRepository(WorkspaceRepository[TrackedEvent]):
                  for e in named.scalars()]
         return rows
 
+    async def all_of(self, user_ids: Sequence[str],
+                     anonymous_ids: Sequence[str]) -> Sequence[TrackedEvent]:
+        stmt = self.select().where(of_ids(user_ids, anonymous_ids)).order_by(TrackedEvent.seq)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def delete_of(self, user_ids: Sequence[str], anonymous_ids: Sequence[str]) -> None:
+        await self.session.execute(delete(TrackedEvent).where(
+            TrackedEvent.workspace_id == self.workspace_id, of_ids(user_ids, anonymous_ids)))
+
     async def newest_first(self, conditions: Sequence[ColumnElement[bool]],
                            before: tuple[datetime, int] | None,
                            limit: int) -> Sequence[TrackedEvent]:
@@ -197,6 +206,13 @@ class GroupRepository(WorkspaceRepository[Group]):
             if group.group_id not in first or joined < first[group.group_id][1]:
                 first[group.group_id] = (group, joined)
         return list(first.values())
+
+    async def leave_all(self, user_ids: Sequence[str], anonymous_ids: Sequence[str]) -> None:
+        await self.session.execute(delete(GroupMembership).where(
+            GroupMembership.workspace_id == self.workspace_id,
+            or_((GroupMembership.id_kind == "user_id") & GroupMembership.member_id.in_(user_ids),
+                (GroupMembership.id_kind == "anonymous_id")
+                & GroupMembership.member_id.in_(anonymous_ids))))
 
     async def members(self, group_id: str, limit: int) -> Sequence[GroupMembership]:
         stmt = (select(GroupMembership)

@@ -1,0 +1,1 @@
+"""Behaviour trails: Segment-compatible ingestion, the event store, timelines."""
