@@ -3,6 +3,10 @@
 A worker subprocess works through the jobs; the test kills it with SIGKILL at random
 moments (at least 20 times, each while jobs remain), restarts it, then lets it finish.
 Every job must have succeeded and every job's effect counter must be exactly 1.
+
+The kill moments come from a seeded generator: the seed is printed (pytest shows it with a
+failure) and ``CXPRISM_DURABILITY_SEED=<seed>`` replays the same kill schedule. Where a
+kill lands also depends on the machine's speed, so a replay is close, not exact.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ from tests.scheduler.helpers import create_effects_table, effects
 
 JOBS = 600
 KILLS = 20
+SEED_VARIABLE = "CXPRISM_DURABILITY_SEED"
+# Bounds on waits only stop a hung test; they are deliberately generous (a loaded CI
+# machine can be slow) and are never a measurement.
+FINISH_SECONDS = 180.0
+STOP_SECONDS = 30.0
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -68,7 +77,9 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
         db: Database, database_url: str) -> None:
     await create_effects_table(db)
     await enqueue_jobs(db)
-    rng = random.Random()
+    seed = int(os.environ.get(SEED_VARIABLE) or random.SystemRandom().randrange(2**32))
+    print(f"kill schedule: {SEED_VARIABLE}={seed}")  # shown by pytest when the test fails
+    rng = random.Random(seed)
     kills = 0
     while kills < KILLS:
         worker = start_worker(database_url)
@@ -76,23 +87,23 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
         left = await unfinished(db)
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-        assert left > 0, f"the jobs ran out after only {kills} kills; add jobs"
+        assert left > 0, f"the jobs ran out after only {kills} kills; add jobs (seed {seed})"
         kills += 1
 
     worker = start_worker(database_url)
-    deadline = time.monotonic() + 45
+    deadline = time.monotonic() + FINISH_SECONDS
     while time.monotonic() < deadline:  # polls another process's progress
         if not await unfinished(db):
             break
         await asyncio.sleep(0.2)
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=10) == 0
+    assert worker.wait(timeout=STOP_SECONDS) == 0, f"seed {seed}"
 
-    assert await unfinished(db) == 0
+    assert await unfinished(db) == 0, f"seed {seed}"
     counted = await effects(db)
-    assert len(counted) == JOBS
-    assert {key for key, applied in counted.items() if applied != 1} == set()
+    assert len(counted) == JOBS, f"seed {seed}"
+    assert {key for key, applied in counted.items() if applied != 1} == set(), f"seed {seed}"
     async with db.session() as session:  # kills did land mid-batch: those jobs ran again
         rerun = (await session.execute(
             select(func.count()).select_from(Job).where(Job.attempts > 1))).scalar_one()
-    assert rerun > 0
+    assert rerun > 0, f"seed {seed}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,10 @@ from tests.scheduler.helpers import (
     load,
     update_job,
 )
+
+# Bounds on waits only stop a hung test; they are deliberately generous (a loaded CI
+# machine can be slow) and are never a measurement.
+SAFETY_SECONDS = 30.0
 
 
 @pytest.fixture
@@ -172,19 +177,25 @@ async def test_sweep_deletes_old_succeeded_jobs_only(db: Database, registry: Job
 
 
 async def test_run_loop_works_and_stops_promptly(db: Database, registry: JobRegistry) -> None:
-    worker = make_worker(db, registry, poll_seconds=5.0)
+    # The idle poll is far longer than the safety bound: the job runs within the bound only
+    # because wakeup interrupts the idle sleep, and the loop ends within it only because
+    # stop does. So "promptly" is checked without timing anything tightly.
+    worker = make_worker(db, registry, poll_seconds=SAFETY_SECONDS * 10)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.sleep(0.1)
     job_id = await enqueue_committed(db, "effect")
-    worker.wakeup.set()  # without it the idle worker would sleep its 5 s poll
-    for _ in range(100):
+    deadline = time.monotonic() + SAFETY_SECONDS
+    while time.monotonic() < deadline:
+        # Without wakeup the idle worker would sleep its long poll. Set again each time:
+        # a worker still busy with its first claim clears it on entering its idle sleep.
+        worker.wakeup.set()
         if (await load(db, job_id)).status == "succeeded":
             break
         await asyncio.sleep(0.02)
     assert (await load(db, job_id)).status == "succeeded"
     stop.set()
-    await asyncio.wait_for(task, timeout=1.0)
+    await asyncio.wait_for(task, timeout=SAFETY_SECONDS)
 
 
 async def test_two_concurrent_workers_never_run_the_same_job(db: Database) -> None:
@@ -206,7 +217,8 @@ async def test_two_concurrent_workers_never_run_the_same_job(db: Database) -> No
     workers = [Worker(db, registry, owner=f"w{n}", batch_size=20, poll_seconds=0.01)
                for n in range(2)]
     tasks = [asyncio.create_task(w.run(stop)) for w in workers]
-    for _ in range(500):
+    deadline = time.monotonic() + SAFETY_SECONDS  # only stops a hang; not a speed check
+    while time.monotonic() < deadline:
         async with db.session() as session:
             left = (await session.execute(select(func.count()).where(
                 Job.status != "succeeded"))).scalar_one()

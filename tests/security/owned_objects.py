@@ -1,21 +1,44 @@
-"""Workspace A's objects of every kind, for the tenant-isolation walk."""
+"""A workspace's objects of every kind, and a sample body for every mutating route.
+
+The walks (tenant isolation, roles, bad input) take their bodies from ``sample_body``: a
+route added without a sample fails them all, so every route anyone adds gets walked.
+"""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from cxprism.bus.backends import InProcessBackend
+from cxprism.bus.consumers import registry
+from cxprism.bus.relay import Relay
 from cxprism.kit.db import Database
 from cxprism.scheduler.service import enqueue
+from cxprism.tracking import tasks  # noqa: F401 - registers the tracking consumers
 from tests.fixtures.builders import Tenant
 
 ALICE = "alice@acme.example"
 BOB = "bob@acme.example"
+CAROL = "carol@globex.example"  # workspace B's people: nothing in common with A's
+DAVE = "dave@globex.example"
 
-# Routes whose query string names A's data, to be tried with B's credentials.
-QUERIES = {("GET", "/api/v1/customers/lookup"): f"?kind=email&value={ALICE}"}
+
+
+def _queries(ids: dict[str, str]) -> dict[tuple[str, str], str]:
+    """Routes whose query string names A's data; with B's credentials they answer 404."""
+    return {("GET", "/api/v1/customers/lookup"): f"?kind=email&value={ALICE}",
+            ("GET", "/api/v1/events"): f"?customer_id={ids['customer_id']}"}
+
+# Searches naming A's data; with B's credentials they must find nothing.
+SEARCHES = [
+    f"?identity_kind=email&identity_value={ALICE}",
+    "?identity_kind=email&identity_value=alice&match=prefix",
+    "?identity_kind=email&identity_value=bob%40acme&match=prefix",
+    "?trait=plan:pro",
+]
 NO_BODY = {"/api/v1/jobs/{job_id}/retry", "/api/v1/jobs/{job_id}/cancel"}
 
 
@@ -50,16 +73,25 @@ def sample_body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] |
     return samples[(method, path)]
 
 
+def body_id_names(method: str, path: str, ids: dict[str, str]) -> list[str]:
+    """The names of the ids a route's sample body carries (found by changing each one)."""
+    plain = sample_body(method, path, ids)
+    if plain is None:
+        return []
+    return [name for name in ids
+            if sample_body(method, path, {**ids, name: f"changed-{name}"}) != plain]
+
+
 @dataclass
 class OwnedObjects:
     ids: dict[str, str]
     secrets: list[str] = field(default_factory=list)
 
     def query_for(self, method: str, path: str) -> str:
-        return QUERIES.get((method, path), "")
+        return _queries(self.ids).get((method, path), "")
 
     def refers_to_foreign_ids(self, method: str, path: str) -> bool:
-        return (method, path) in QUERIES or (method, path) == ("POST", "/api/v1/customers/merge")
+        return bool(self.query_for(method, path) or body_id_names(method, path, self.ids))
 
     def leaks_into(self, text: str) -> bool:
         # Job ids are small integers, found in any text: the walk checks job lists itself.
@@ -67,23 +99,25 @@ class OwnedObjects:
         return any(value in text for value in values)
 
     async def snapshot(self, client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
-        h = tenant.headers
+        """Everything the walks could change, read back with the workspace's admin key."""
         ids = self.ids
         paths = [f"/api/v1/users/{ids['user_id']}", f"/api/v1/teams/{ids['team_id']}",
-                 "/api/v1/sources", "/api/v1/workspace",
-                 f"/api/v1/customers/{ids['customer_id']}",
+                 "/api/v1/users", "/api/v1/teams", "/api/v1/sources", "/api/v1/workspace",
+                 "/api/v1/customers", f"/api/v1/customers/{ids['customer_id']}",
                  f"/api/v1/customers/{ids['other_customer_id']}",
                  f"/api/v1/customers/{ids['customer_id']}/consent?history=true",
-                 f"/api/v1/jobs/{ids['job_id']}"]
-        state = {path: (await client.get(path, headers=h)).json() for path in paths}
-        keys = (await client.get("/api/v1/api-keys", headers=h)).json()["data"]
+                 f"/api/v1/jobs/{ids['job_id']}", "/api/v1/jobs",
+                 f"/api/v1/groups/{ids['group_id']}", "/api/v1/events"]
+        state = {path: (await client.get(path, headers=tenant.headers)).json()
+                 for path in paths}
+        keys = (await client.get("/api/v1/api-keys", headers=tenant.headers)).json()["data"]
         state["api-keys"] = [{k: v for k, v in key.items() if k != "last_used_at"}
                              for key in keys]
         return state
 
 
-async def build_owned_objects(client: httpx.AsyncClient, tenant: Tenant,
-                              db: Database) -> OwnedObjects:
+async def build_owned_objects(client: httpx.AsyncClient, tenant: Tenant, db: Database,
+                              people: tuple[str, str] = (ALICE, BOB)) -> OwnedObjects:
     h = tenant.headers
 
     async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -92,21 +126,41 @@ async def build_owned_objects(client: httpx.AsyncClient, tenant: Tenant,
         data: dict[str, Any] = response.json()
         return data
 
-    user = await post("/api/v1/users", {"email": "agent@acme.example", "name": "A",
+    user = await post("/api/v1/users", {"email": f"agent@{tenant.slug}.example", "name": "A",
                                         "role": "agent"})
-    team = await post("/api/v1/teams", {"name": "A team"})
+    team = await post("/api/v1/teams", {"name": f"{tenant.slug} team"})
     await post(f"/api/v1/teams/{team['id']}/members", {"user_id": user["id"]})
-    key = await post("/api/v1/api-keys", {"name": "A key", "role": "analyst"})
-    source = await post("/api/v1/sources", {"name": "A site", "kind": "website"})
-    alice = await post("/api/v1/customers", {
-        "identities": [{"kind": "email", "value": ALICE}], "traits": {"plan": "pro"}})
-    bob = await post("/api/v1/customers", {"identities": [{"kind": "email", "value": BOB}]})
-    await post(f"/api/v1/customers/{alice['id']}/consent", {
+    key = await post("/api/v1/api-keys", {"name": f"{tenant.slug} key", "role": "analyst"})
+    source = await post("/api/v1/sources", {"name": f"{tenant.slug} site", "kind": "website"})
+    first = await post("/api/v1/customers", {
+        "identities": [{"kind": "email", "value": people[0]}], "traits": {"plan": "pro"}})
+    second = await post("/api/v1/customers", {
+        "identities": [{"kind": "email", "value": people[1]}]})
+    await post(f"/api/v1/customers/{first['id']}/consent", {
         "channel": "email", "purpose": "marketing", "status": "granted", "source": "web_form"})
     async with db.session() as session:
         job_id = await enqueue(session, "walk.noop", {}, workspace_id=tenant.workspace_id)
         await session.commit()
+    group_id = await _tracked_group(client, db, tenant, source["write_key"])
     ids = {"user_id": user["id"], "team_id": team["id"], "key_id": key["id"],
-           "source_id": source["id"], "customer_id": alice["id"],
-           "other_customer_id": bob["id"], "job_id": str(job_id)}
+           "source_id": source["id"], "customer_id": first["id"],
+           "other_customer_id": second["id"], "job_id": str(job_id), "group_id": group_id}
     return OwnedObjects(ids=ids, secrets=[key["secret"], source["write_key"]])
+
+
+async def _tracked_group(client: httpx.AsyncClient, db: Database, tenant: Tenant,
+                         write_key: str) -> str:
+    """A group (and its tracked event), sent the way a website's Segment SDK would."""
+    group_id = f"{tenant.slug}-group"
+    basic = base64.b64encode(f"{write_key}:".encode()).decode()
+    response = await client.post("/v1/group", headers={"Authorization": f"Basic {basic}"},
+                                 json={"type": "group", "userId": f"{tenant.slug}-member",
+                                       "groupId": group_id, "messageId": f"{group_id}-1",
+                                       "traits": {"name": tenant.slug.title()}})
+    assert response.status_code == 200, response.text
+    relay = Relay(db, InProcessBackend(db, registry))
+    while await relay.run_once():  # the group is recorded by a consumer
+        pass
+    seen = await client.get(f"/api/v1/groups/{group_id}", headers=tenant.headers)
+    assert seen.status_code == 200, seen.text
+    return group_id

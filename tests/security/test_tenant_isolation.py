@@ -1,70 +1,56 @@
 """Tenant isolation: walk every API route with a second workspace's credentials.
 
 Each route is called with workspace B's admin key and the ids of workspace A's objects;
-every one must answer 404 (401/403 where the route itself is forbidden), and A's objects
-must be unchanged afterwards. A route added without an entry here fails this test, so
-isolation is checked for every route anyone adds.
+every one must answer exactly 404 ``not_found`` (ARCHITECTURE: another workspace's id is
+404, never 403 — and an admin may call every route, so no route is forbidden here), and
+A's objects must be unchanged afterwards. A route added without a sample body or an owned
+object for its path parameters fails these tests, so isolation is checked for every route
+anyone adds.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Any
-
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from cxprism.kit.db import Database
 from tests.fixtures.builders import Tenant
-from tests.security.owned_objects import OwnedObjects, build_owned_objects, sample_body
+from tests.security.owned_objects import (
+    SEARCHES,
+    OwnedObjects,
+    body_id_names,
+    sample_body,
+)
+from tests.security.walk import (
+    PARAM,
+    api_routes,
+    assert_error,
+    call,
+    fill,
+    never_existing,
+    path_params,
+)
 
-PARAM = re.compile(r"{([a-z_]+)}")
 SERVER_OWNED = {"workspace_id", "id", "created_at", "updated_at"}
-
-
-def api_routes(app: FastAPI) -> list[tuple[str, str]]:
-    routes = []
-    for path, operations in app.openapi()["paths"].items():
-        if path.startswith("/api/v1/"):
-            routes += [(method.upper(), path) for method in operations]
-    return sorted(routes)
-
-
-def fill(path: str, ids: dict[str, str]) -> str:
-    missing = [p for p in PARAM.findall(path) if p not in ids]
-    assert not missing, f"add an owned object for path parameter(s) {missing} of {path}"
-    return PARAM.sub(lambda m: ids[m.group(1)], path)
-
-
-async def call(client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str],
-               body: dict[str, Any] | None) -> httpx.Response:
-    return await client.request(method, path, headers=headers,
-                                content=json.dumps(body) if body is not None else None)
-
-
-@pytest.fixture
-async def owned(client: httpx.AsyncClient, tenant: Tenant, db: Database) -> OwnedObjects:
-    return await build_owned_objects(client, tenant, db)
 
 
 async def test_foreign_ids_answer_404_on_every_route(
         app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant,
         owned: OwnedObjects) -> None:
-    headers = {**other_tenant.headers, "Content-Type": "application/json"}
     before = await owned.snapshot(client, tenant)
     checked = 0
     for method, path in api_routes(app):
-        url = fill(path, owned.ids) + owned.query_for(method, path)
+        url = fill(path, owned.ids)
         body = sample_body(method, path, owned.ids)
-        response = await call(client, method, url, headers, body)
+        response = await call(client, method, url + owned.query_for(method, path),
+                              other_tenant.headers, body)
         if PARAM.search(path) or owned.refers_to_foreign_ids(method, path):
-            assert response.status_code in (401, 403, 404), (method, path, response.text)
-            if response.status_code == 404:
-                assert response.json()["error"]["code"] == "not_found"
+            assert_error(response, 404, "not_found", (method, path))
             checked += 1
-        else:
+            if not owned.query_for(method, path):
+                continue
+            # The same route without naming A's data: it shows none of it either.
+            response = await call(client, method, url, other_tenant.headers, body)
+        if not PARAM.search(path):
             assert response.status_code < 500, (method, path, response.text)
             assert not owned.leaks_into(response.text), (method, path, response.text)
             if (method, path) == ("GET", "/api/v1/jobs"):
@@ -73,13 +59,74 @@ async def test_foreign_ids_answer_404_on_every_route(
     assert await owned.snapshot(client, tenant) == before
 
 
+async def test_foreign_identity_values_in_a_search_find_nothing(
+        client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant,
+        owned: OwnedObjects, theirs: OwnedObjects) -> None:
+    b_customers = {theirs.ids["customer_id"], theirs.ids["other_customer_id"]}
+    for query in SEARCHES:
+        url = "/api/v1/customers" + query
+        mine = await client.get(url, headers=tenant.headers)
+        assert mine.status_code == 200 and mine.json()["data"], (query, mine.text)  # A finds it
+        response = await client.get(url, headers=other_tenant.headers)
+        assert response.status_code == 200, (query, response.text)
+        assert {c["id"] for c in response.json()["data"]} <= b_customers, query
+        assert not owned.leaks_into(response.text), (query, response.text)
+        assert "@acme.example" not in response.text, (query, response.text)
+
+
+async def test_own_ids_in_the_path_and_foreign_ids_in_the_body_answer_404(
+        app: FastAPI, client: httpx.AsyncClient, *, tenant: Tenant, other_tenant: Tenant,
+        owned: OwnedObjects, theirs: OwnedObjects) -> None:
+    """B's own objects in the path, one of A's ids in the body, for each id a body carries."""
+    before = (await owned.snapshot(client, tenant),
+              await theirs.snapshot(client, other_tenant))
+    checked = 0
+    for method, path in api_routes(app):
+        url = fill(path, theirs.ids)
+        for name in body_id_names(method, path, theirs.ids):
+            body = sample_body(method, path, {**theirs.ids, name: owned.ids[name]})
+            response = await call(client, method, url, other_tenant.headers, body)
+            assert_error(response, 404, "not_found", (method, path, name))
+            checked += 1
+    assert checked >= 3  # team member's user_id; merge's winner_id and loser_id
+    assert (await owned.snapshot(client, tenant),
+            await theirs.snapshot(client, other_tenant)) == before
+
+
+async def test_a_foreign_id_beside_own_ids_in_the_path_is_an_unknown_id(
+        app: FastAPI, client: httpx.AsyncClient, *, tenant: Tenant, other_tenant: Tenant,
+        owned: OwnedObjects, theirs: OwnedObjects) -> None:
+    """B's own object in one path slot, A's in another: answered as an id that never was.
+
+    (DELETE /teams/{B's team}/members/{A's user} is an idempotent removal: 204 for any
+    user id that is not a member, A's included, and A's team is untouched.)
+    """
+    before = (await owned.snapshot(client, tenant),
+              await theirs.snapshot(client, other_tenant))
+    checked = 0
+    for method, path in api_routes(app):
+        body = sample_body(method, path, theirs.ids)
+        for name in path_params(path) if len(path_params(path)) > 1 else []:
+            outcomes = []
+            for value in (never_existing(owned.ids[name]), owned.ids[name]):
+                url = fill(path, {**theirs.ids, name: value})
+                response = await call(client, method, url, other_tenant.headers, body)
+                assert response.status_code < 500, (method, path, response.text)
+                code = response.json()["error"]["code"] if response.content else None
+                outcomes.append((response.status_code, code))
+            assert outcomes[0] == outcomes[1], (method, path, name, outcomes)
+            checked += 1
+    assert checked >= 2
+    assert (await owned.snapshot(client, tenant),
+            await theirs.snapshot(client, other_tenant)) == before
+
+
 async def test_every_route_requires_credentials(app: FastAPI, client: httpx.AsyncClient,
                                                 owned: OwnedObjects) -> None:
     for method, path in api_routes(app):
         url = fill(path, owned.ids)
-        response = await call(client, method, url, {"Content-Type": "application/json"},
-                              sample_body(method, path, owned.ids))
-        assert response.status_code == 401, (method, path, response.status_code)
+        response = await call(client, method, url, {}, sample_body(method, path, owned.ids))
+        assert_error(response, 401, "unauthorized", (method, path))
 
 
 def test_no_request_body_accepts_server_owned_fields(app: FastAPI) -> None:
@@ -95,19 +142,22 @@ def test_no_request_body_accepts_server_owned_fields(app: FastAPI) -> None:
 
 
 async def test_server_owned_fields_in_a_body_are_rejected(
-        app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant,
-        owned: OwnedObjects) -> None:
+        app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, owned: OwnedObjects) -> None:
+    """A's own credentials on A's own objects: only the server-owned field is wrong."""
     before = await owned.snapshot(client, tenant)
-    headers = {**other_tenant.headers, "Content-Type": "application/json"}
+    values = {"workspace_id": str(tenant.workspace_id), "id": owned.ids["user_id"],
+              "created_at": "2001-01-01T00:00:00Z", "updated_at": "2001-01-01T00:00:00Z"}
+    checked = 0
     for method, path in api_routes(app):
         body = sample_body(method, path, owned.ids)
         if body is None:
             continue
         url = fill(path, owned.ids)
-        for field in ("workspace_id", "id", "created_at"):
-            hostile = {**body, field: owned.ids.get("user_id") if field != "created_at"
-                       else "2001-01-01T00:00:00Z"}
-            hostile["workspace_id"] = str(tenant.workspace_id)
-            response = await call(client, method, url, headers, hostile)
-            assert response.status_code in (401, 403, 404, 422), (method, path, field)
+        for field, value in values.items():
+            response = await call(client, method, url, tenant.headers, {**body, field: value})
+            assert_error(response, 422, "validation_error", (method, path, field))
+            assert {"field": field, "message": "unknown or server-owned field; remove it",
+                    "type": "extra_forbidden"} in response.json()["error"]["details"]
+            checked += 1
+    assert checked >= 4 * 10
     assert await owned.snapshot(client, tenant) == before

@@ -1,7 +1,9 @@
 """Request body size limit (413), whether or not the client sends Content-Length.
 
 The body is read up to the limit before the app sees it, so an oversized request is
-refused before any handler or parser runs, and never half-processed.
+refused before any handler or parser runs, and never half-processed. A client that
+disconnects before its body is complete gets no answer and the app never sees the request:
+a partial body must not pass for a whole one.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxprism.kit.errors import error_response
+
+
+class _ClientGone(Exception):
+    """The client disconnected before it sent the whole body."""
 
 
 class BodySizeLimit:
@@ -24,7 +30,10 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
-        body = await self._read_within_limit(receive)
+        try:
+            body = await self._read_within_limit(receive)
+        except _ClientGone:
+            return  # nobody is listening, and the app must not run on part of a body
         if body is None:
             await self._refuse(scope, receive, send)
             return
@@ -44,8 +53,8 @@ class BodySizeLimit:
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":
-                return b"".join(chunks)
+            if message["type"] != "http.request":  # http.disconnect
+                raise _ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
