@@ -96,11 +96,7 @@ async def test_own_ids_in_the_path_and_foreign_ids_in_the_body_answer_404(
 async def test_a_foreign_id_beside_own_ids_in_the_path_is_an_unknown_id(
         app: FastAPI, client: httpx.AsyncClient, *, tenant: Tenant, other_tenant: Tenant,
         owned: OwnedObjects, theirs: OwnedObjects) -> None:
-    """B's own object in one path slot, A's in another: answered as an id that never was.
-
-    (DELETE /teams/{B's team}/members/{A's user} is an idempotent removal: 204 for any
-    user id that is not a member, A's included, and A's team is untouched.)
-    """
+    """B's own object in one path slot, A's in another: 404, as an id that never was."""
     before = (await owned.snapshot(client, tenant),
               await theirs.snapshot(client, other_tenant))
     checked = 0
@@ -114,7 +110,7 @@ async def test_a_foreign_id_beside_own_ids_in_the_path_is_an_unknown_id(
                 assert response.status_code < 500, (method, path, response.text)
                 code = response.json()["error"]["code"] if response.content else None
                 outcomes.append((response.status_code, code))
-            assert outcomes[0] == outcomes[1], (method, path, name, outcomes)
+            assert outcomes[0] == outcomes[1] == (404, "not_found"), (method, path, name)
             checked += 1
     assert checked >= 2
     assert (await owned.snapshot(client, tenant),

@@ -153,7 +153,8 @@ class WorkspaceService:
 
     async def remove_team_member(self, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
         team = await self.get_team(team_id)
-        await self.teams.remove_member(team.id, user_id)
+        user = await self.get_user(user_id)  # another workspace's user: 404, as everywhere
+        await self.teams.remove_member(team.id, user.id)
 
     async def team_member_ids(self, team_id: uuid.UUID) -> list[uuid.UUID]:
         return await self.teams.member_ids(team_id)
