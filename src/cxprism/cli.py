@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -40,9 +42,11 @@ def _warn_if_insecure() -> None:
 
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
-          workers: bool = typer.Option(True, help="Run the relay and job workers in-process.")
+          workers: bool = typer.Option(True, help="Run the relay and job workers in-process."),
+          processes: int = typer.Option(1, min=1, max=64,
+                                        help="Server processes sharing the port (PostgreSQL).")
           ) -> None:
-    """Serve the API, the web UI, the relay and the job workers in one process."""
+    """Serve the API, the web UI, the relay and the job workers in one process (or N)."""
     import uvicorn
 
     from cxprism.app import create_app
@@ -50,8 +54,18 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     _configure_logging()
     _warn_if_insecure()
     settings = get_settings()
-    uvicorn.run(create_app(settings, run_workers=workers), host=host, port=port,
-                log_level=settings.log_level, proxy_headers=True)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level,
+                               "proxy_headers": True, "access_log": settings.access_log}
+    if processes == 1:
+        uvicorn.run(create_app(settings, run_workers=workers), **options)
+        return
+    if settings.is_sqlite:
+        console.print("[yellow]SQLite takes one writer at a time: serving one process.")
+        uvicorn.run(create_app(settings, run_workers=workers), **options)
+        return
+    # Each process builds its own app from the environment (uvicorn needs an import path).
+    os.environ["CXPRISM_EMBEDDED_WORKERS"] = "true" if workers else "false"
+    uvicorn.run("cxprism.app:create_app", factory=True, workers=processes, **options)
 
 
 @app.command()

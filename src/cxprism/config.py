@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     scheduler_poll_seconds: float = 0.2
     event_backend: str = "inprocess"
     log_level: str = "info"
+    # One line per request costs more than a tracking request itself; off unless asked.
+    access_log: bool = False
 
     @property
     def is_sqlite(self) -> bool:

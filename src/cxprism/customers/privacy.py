@@ -63,6 +63,9 @@ class PrivacyService:
             raise Gone("This person asked to be erased and not profiled again; data for "
                        "their identities is dropped.", code="suppressed")
 
+    async def any_suppressed(self) -> bool:
+        return await self.repo.any_suppression()
+
     async def suppressed_among(self, identities: Sequence[Identity]) -> set[Identity]:
         """Which of these identities belong to people erased with suppression."""
         if not identities or not await self.repo.any_suppression():

@@ -136,9 +136,6 @@ class JSONText:
     value: Any
 
 
-SQLITE_ROWS_PER_STATEMENT = 500  # stays under SQLite's 32,766 bound variables
-
-
 async def insert_many_ignore(session: AsyncSession, table: Table,
                              rows: Sequence[Mapping[str, Any]], conflict_columns: Sequence[str],
                              returning: str) -> list[Any]:
@@ -156,8 +153,8 @@ async def insert_many_ignore(session: AsyncSession, table: Table,
     await connection.exec_driver_sql("SELECT 1")  # the driver's transaction is open now
     raw = await connection.get_raw_connection()
     sql, json_columns = _unnest_insert_sql(table, tuple(conflict_columns), returning)
-    arrays = [[_pg_value(row.get(column.name), column.name in json_columns) for row in rows]
-              for column in table.columns]
+    arrays = [[_pg_json(row.get(name)) for row in rows] if name in json_columns
+              else [row.get(name) for row in rows] for name in (c.name for c in table.columns)]
     records = await raw.driver_connection.fetch(sql, *arrays)  # type: ignore[union-attr]
     return [record[0] for record in records]
 
@@ -165,15 +162,12 @@ async def insert_many_ignore(session: AsyncSession, table: Table,
 async def _insert_many_sqlite(session: AsyncSession, table: Table,
                               rows: Sequence[Mapping[str, Any]], conflict_columns: Sequence[str],
                               returning: str) -> list[Any]:
-    inserted: list[Any] = []
     plain = [{k: v.value if isinstance(v, JSONText) else v for k, v in row.items()}
              for row in rows]
-    for start in range(0, len(plain), SQLITE_ROWS_PER_STATEMENT):
-        chunk = plain[start:start + SQLITE_ROWS_PER_STATEMENT]
-        stmt = insert_ignore("sqlite", table, chunk, conflict_columns)
-        result = await session.execute(stmt.returning(table.c[returning]))
-        inserted += list(result.scalars())
-    return inserted
+    # One compiled statement, executed for many parameter sets ("insertmanyvalues").
+    stmt: Any = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    result = await session.execute(stmt.returning(table.c[returning]), plain)
+    return list(result.scalars())
 
 
 _UNNEST_SQL: dict[tuple[str, tuple[str, ...], str], tuple[str, frozenset[str]]] = {}
@@ -203,12 +197,10 @@ def _unnest_insert_sql(table: Table, conflict: tuple[str, ...],
     return _UNNEST_SQL[key]
 
 
-def _pg_value(value: Any, is_json: bool) -> Any:
+def _pg_json(value: Any) -> Any:
     if isinstance(value, JSONText):
         return value.text.decode()
-    if is_json and value is not None:
-        return orjson.dumps(value).decode()
-    return value
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def metadata_tables(base: type[DeclarativeBase]) -> list[str]:

@@ -1,7 +1,7 @@
 """The Segment HTTP edge: body decoding, write-key authentication, and the ingestor.
 
-Kept apart from the routes so the hot path is plain functions: no request-model parsing,
-one JSON parse (orjson), one dict walk per message.
+Kept as plain functions over bytes and headers: the hot path does no request-model
+parsing, one JSON parse (orjson) and one dict walk per message.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import binascii
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from fastapi import Request
 
 from cxprism.kit.db import Database
 from cxprism.kit.errors import AppError, PayloadTooLarge, Unauthorized
@@ -63,18 +63,17 @@ class Gateway:
         return credential
 
 
-def gateway_of(request: Request) -> Gateway:
-    state = request.app.state
+def gateway_of(state: Any) -> Gateway:
+    """The application's gateway (``app.state``), made on first use."""
     gateway: Gateway | None = getattr(state, "tracking_gateway", None)
     if gateway is None:
         gateway = state.tracking_gateway = Gateway(state.db)
     return gateway
 
 
-async def read_json(request: Request, limit: int) -> Any:
+def decode_json(body: bytes, headers: Mapping[str, str], limit: int) -> Any:
     """The decoded body: gzip undone within ``limit`` bytes (no zip bombs), JSON parsed."""
-    body = await request.body()
-    encoding = request.headers.get("content-encoding", "").strip().lower()
+    encoding = headers.get("content-encoding", "").strip().lower()
     if encoding == "gzip":
         body = _gunzip(body, limit)
     elif encoding not in ("", "identity"):
@@ -101,9 +100,9 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     return data
 
 
-def write_key_of(request: Request, body: Any) -> str:
+def write_key_of(headers: Mapping[str, str], body: Any) -> str:
     """Segment's ways: Basic auth with the key as user name, a bearer token, or ``writeKey``."""
-    header = request.headers.get("authorization")
+    header = headers.get("authorization")
     if header:
         scheme, _, value = header.strip().partition(" ")
         if scheme.lower() == "basic":

@@ -26,7 +26,7 @@ from cxprism.bus import events
 from cxprism.customers.identities import Identity, IdentityKind
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
-from cxprism.kit.db import Database, JSONText
+from cxprism.kit.db import Database
 from cxprism.kit.errors import Unauthorized
 from cxprism.tracking import repository as repo
 from cxprism.workspaces.auth import SourceCredential, active_sources
@@ -149,9 +149,9 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
     stored_ids: set[str] = set()
     if kept:
         first = await repo.allocate_seqs(session, workspace_id, len(kept))
-        stored_ids = set(await repo.insert_events(session, [
-            _storable(row, workspace_id, first + offset, source_id)
-            for offset, (source_id, row) in enumerate(kept)]))
+        for offset, (source_id, row) in enumerate(kept):  # rows are ours: no copies
+            row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
+        stored_ids = set(await repo.insert_events(session, [row for _, row in kept]))
     outcomes, catalogue = _tally(items, suppressed_ids, stored_ids)
     await _add_stats(session, workspace_id, items, outcomes, now)
     if catalogue:
@@ -207,25 +207,19 @@ async def _add_stats(session: AsyncSession, workspace_id: uuid.UUID,
         await repo.add_stats(session, workspace_id, source_id, per_source[source_id], now)
 
 
-def _storable(row: dict[str, Any], workspace_id: uuid.UUID, seq: int,
-              source_id: uuid.UUID) -> dict[str, Any]:
-    stored = {key: value for key, value in row.items() if key != "payload_json"}
-    stored.update(workspace_id=workspace_id, seq=seq, source_id=source_id,
-                  payload=JSONText(row["payload_json"], row["payload"]))
-    return stored
-
-
 async def _suppressed_ids(session: AsyncSession, workspace_id: uuid.UUID,
                           rows: list[dict[str, Any]]) -> set[str]:
     """The user and anonymous ids of people erased at their request, never to be tracked."""
+    privacy = CustomerService(session, workspace_id).privacy()
+    if not await privacy.any_suppressed():
+        return set()
     identities = {Identity(IdentityKind.EXTERNAL_ID, "", row["user_id"])
                   for row in rows if row["user_id"] is not None}
     identities |= {Identity(IdentityKind.ANONYMOUS_ID, "", row["anonymous_id"])
                    for row in rows if row["anonymous_id"] is not None}
     if not identities:
         return set()
-    found = await CustomerService(session, workspace_id).privacy().suppressed_among(
-        sorted(identities))
+    found = await privacy.suppressed_among(sorted(identities))
     return {f"{identity.kind.value}:{identity.value}" for identity in found}
 
 

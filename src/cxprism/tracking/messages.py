@@ -2,8 +2,8 @@
 
 One message becomes one row, or one rejection naming its index and a reason that says
 what to fix. A batch keeps its valid messages. The whole message, as sent (less any
-``writeKey``: a credential), is kept as the row's ``payload``; the columns the store
-filters and joins on are extracted beside it.
+``writeKey``: a credential), is kept as the row's ``payload`` (serialised once, here); the
+columns the store filters and joins on are extracted beside it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from cxprism.customers.identities import IdentityKind, InvalidIdentity, normalise_opaque_id
+from cxprism.kit.db import JSONText
 from cxprism.tracking.timestamps import BadTimestamp, parse_iso8601, resolve_times
 
 MAX_MESSAGE_BYTES = 32 * 1024  # Segment's limit per message
@@ -100,8 +101,7 @@ def to_row(message: object, envelope: Envelope, forced_type: str | None = None) 
         "original_timestamp": times.original_timestamp,
         "sent_at": times.sent_at,
         "received_at": times.received_at,
-        "payload": message,
-        "payload_json": payload,
+        "payload": JSONText(payload, message),
     }
 
 

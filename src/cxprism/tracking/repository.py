@@ -76,19 +76,20 @@ async def add_stats(session: AsyncSession, workspace_id: uuid.UUID, source_id: u
 
 async def add_to_catalogue(session: AsyncSession, workspace_id: uuid.UUID,
                            entries: dict[tuple[str, str], CatalogueEntry]) -> None:
+    """One upsert for all of a commit's names, in key order (a fixed lock order)."""
     dialect = session.get_bind().dialect.name
-    for (type_, name), entry in sorted(entries.items()):  # a fixed lock order
-        stmt: Any = dialect_insert(dialect, EventName.__table__).values(
-            workspace_id=workspace_id, type=type_, name=name, count=entry.count,
-            first_seen_at=entry.first_seen_at, last_seen_at=entry.last_seen_at)
-        new = stmt.excluded
-        await session.execute(stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "type", "name"],
-            set_={"count": EventName.count + entry.count,
-                  "first_seen_at": case((new.first_seen_at < EventName.first_seen_at,
-                                         new.first_seen_at), else_=EventName.first_seen_at),
-                  "last_seen_at": case((new.last_seen_at > EventName.last_seen_at,
-                                        new.last_seen_at), else_=EventName.last_seen_at)}))
+    stmt: Any = dialect_insert(dialect, EventName.__table__).values([
+        {"workspace_id": workspace_id, "type": type_, "name": name, "count": entry.count,
+         "first_seen_at": entry.first_seen_at, "last_seen_at": entry.last_seen_at}
+        for (type_, name), entry in sorted(entries.items())])
+    new = stmt.excluded
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["workspace_id", "type", "name"],
+        set_={"count": EventName.count + new.count,
+              "first_seen_at": case((new.first_seen_at < EventName.first_seen_at,
+                                     new.first_seen_at), else_=EventName.first_seen_at),
+              "last_seen_at": case((new.last_seen_at > EventName.last_seen_at,
+                                    new.last_seen_at), else_=EventName.last_seen_at)}))
 
 
 # --- read side ---------------------------------------------------------------------------

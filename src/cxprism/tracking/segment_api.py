@@ -4,18 +4,23 @@ A 200 means the accepted messages are committed. A batch keeps its valid message
 lists each rejected one by index with its reason; a request none of whose messages is
 valid answers 400 with the same list. Browsers post cross-origin (analytics.js), so these
 routes answer CORS preflights and allow any origin: the write key is the credential.
+
+This is a plain ASGI application mounted at ``/v1``: thousands of small requests a second
+come here, and FastAPI's per-request dependency and validation machinery would cost more
+than the work itself. Its errors use the same error body as the rest of the API.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from starlette.types import Receive, Scope, Send
 
 from cxprism.kit.clock import utcnow
-from cxprism.kit.errors import AppError
-from cxprism.tracking.gateway import BadRequest, gateway_of, read_json, write_key_of
+from cxprism.kit.errors import AppError, error_body
+from cxprism.tracking.gateway import BadRequest, decode_json, gateway_of, write_key_of
 from cxprism.tracking.messages import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -25,14 +30,21 @@ from cxprism.tracking.messages import (
     validate_batch,
 )
 
-router = APIRouter(prefix="/v1", tags=["tracking (Segment-compatible)"])
+log = logging.getLogger("cxprism.tracking")
 
-CORS = {"Access-Control-Allow-Origin": "*",
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
-        "Access-Control-Max-Age": "86400"}
-# analytics.js (classic) posts to one-letter paths.
-SINGLE = {"track": "t", "identify": "i", "page": "p", "screen": "s", "group": "g", "alias": "a"}
+CORS = [(b"access-control-allow-origin", b"*"),
+        (b"access-control-allow-methods", b"POST, OPTIONS"),
+        (b"access-control-allow-headers", b"Authorization, Content-Type, Content-Encoding"),
+        (b"access-control-max-age", b"86400")]
+# endpoint -> (forced message type or None for batches, correct clock skew?)
+ENDPOINTS: dict[str, tuple[str | None, bool]] = {
+    **{name: (name, True) for name in ("track", "identify", "page", "screen", "group", "alias")},
+    # analytics.js (classic) posts to one-letter paths
+    "t": ("track", True), "i": ("identify", True), "p": ("page", True),
+    "s": ("screen", True), "g": ("group", True), "a": ("alias", True),
+    "batch": (None, True), "b": (None, True),
+    "import": (None, False),  # history: times kept as sent
+}
 
 
 class InvalidMessages(AppError):
@@ -40,20 +52,53 @@ class InvalidMessages(AppError):
     code = "invalid_messages"
 
 
-async def _ingest(request: Request, forced_type: str | None, *, correct_skew: bool = True
-                  ) -> Response:
+class NoSuchEndpoint(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(AppError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+async def segment_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    if scope["method"] == "OPTIONS":
+        await _respond(send, 204, b"")
+        return
+    try:
+        endpoint = ENDPOINTS.get(scope["path"].rstrip("/").rsplit("/", 1)[-1])
+        if endpoint is None:
+            raise NoSuchEndpoint("No such tracking endpoint; see /v1/track ... /v1/batch.")
+        if scope["method"] != "POST":
+            raise MethodNotAllowed("Tracking endpoints take POST.")
+        body = await _read_body(receive)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        content = await ingest(scope["app"].state, headers, body, *endpoint)
+        await _respond(send, 200, orjson.dumps(content))
+    except AppError as exc:
+        await _respond(send, exc.status_code, orjson.dumps(
+            error_body(exc.code, exc.message, exc.details)))
+    except Exception:
+        log.exception("tracking request failed")
+        await _respond(send, 500, orjson.dumps(error_body(
+            "internal_error", "Something went wrong on our side; retry the request.")))
+
+
+async def ingest(state: Any, headers: dict[str, str], raw: bytes, forced_type: str | None,
+                 correct_skew: bool) -> dict[str, Any]:
     received_at = utcnow()
-    limit = MAX_MESSAGE_BYTES if forced_type else MAX_BATCH_BYTES
-    body = await read_json(request, limit)
-    write_key = write_key_of(request, body)
-    gateway = gateway_of(request)
-    credential = await gateway.credential(write_key)
+    body = decode_json(raw, headers, MAX_MESSAGE_BYTES if forced_type else MAX_BATCH_BYTES)
+    gateway = gateway_of(state)
+    credential = await gateway.credential(write_key_of(headers, body))
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
     messages, sent_at = _messages_of(body, forced_type)
-    envelope = Envelope(received_at, sent_at, correct_skew)
     try:
-        rows, rejections = validate_batch(messages, envelope, forced_type)
+        rows, rejections = validate_batch(messages, Envelope(received_at, sent_at, correct_skew),
+                                          forced_type)
     except Rejected as exc:
         raise BadRequest(str(exc)) from None
     if rows or rejections:
@@ -61,9 +106,8 @@ async def _ingest(request: Request, forced_type: str | None, *, correct_skew: bo
     if rejections and not rows:
         raise InvalidMessages(_summary(rejections),
                               details={"rejected": [r.as_dict() for r in rejections]})
-    content: dict[str, Any] = {"success": True, "accepted": len(rows),
-                               "rejected": [r.as_dict() for r in rejections]}
-    return Response(orjson.dumps(content), media_type="application/json", headers=CORS)
+    return {"success": True, "accepted": len(rows),
+            "rejected": [r.as_dict() for r in rejections]}
 
 
 def _messages_of(body: dict[str, Any], forced_type: str | None) -> tuple[Any, object]:
@@ -80,37 +124,20 @@ def _summary(rejections: list[Rejection]) -> str:
     return f"No message was stored: message {first.index}: {first.reason}{more}."
 
 
-def _single(type_: str) -> Any:
-    async def endpoint(request: Request) -> Response:
-        return await _ingest(request, type_)
-
-    endpoint.__name__ = f"segment_{type_}"
-    endpoint.__doc__ = f"Segment `{type_}` call (HTTP Basic auth: the write key as user name)."
-    return endpoint
-
-
-for _type, _short in SINGLE.items():
-    router.add_api_route(f"/{_type}", _single(_type), methods=["POST"], response_model=None)
-    router.add_api_route(f"/{_short}", _single(_type), methods=["POST"], response_model=None,
-                         include_in_schema=False)
+async def _read_body(receive: Receive) -> bytes:
+    """The whole body (the app's size limit has already bounded it)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("The client went away before sending the whole body.")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-@router.post("/batch", response_model=None)
-async def segment_batch(request: Request) -> Response:
-    """Segment `batch`: up to 500 KB of messages of any type, each validated on its own."""
-    return await _ingest(request, None)
-
-
-router.add_api_route("/b", segment_batch, methods=["POST"], response_model=None,
-                     include_in_schema=False)
-
-
-@router.post("/import", response_model=None)
-async def segment_import(request: Request) -> Response:
-    """Historical import: a batch whose times are kept as sent (no clock-skew correction)."""
-    return await _ingest(request, None, correct_skew=False)
-
-
-@router.options("/{path:path}", include_in_schema=False)
-async def preflight(path: str) -> Response:
-    return Response(status_code=204, headers=CORS)
+async def _respond(send: Send, status: int, content: bytes) -> None:
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(content)).encode()), *CORS]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
