@@ -150,8 +150,9 @@ async def insert_many_ignore(session: AsyncSession, table: Table,
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         return await _insert_many_sqlite(session, table, rows, conflict_columns, returning)
-    await connection.exec_driver_sql("SELECT 1")  # the driver's transaction is open now
     raw = await connection.get_raw_connection()
+    if not raw.driver_connection.is_in_transaction():  # type: ignore[union-attr]
+        await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy opens it lazily
     sql, json_columns = _unnest_insert_sql(table, tuple(conflict_columns), returning)
     arrays = [[_pg_json(row.get(name)) for row in rows] if name in json_columns
               else [row.get(name) for row in rows] for name in (c.name for c in table.columns)]

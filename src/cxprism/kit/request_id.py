@@ -15,20 +15,23 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "X-Request-ID"
-_SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = logging.getLogger("cxprism.access")
 
 
 class RequestId:
-    def __init__(self, app: ASGIApp) -> None:
+    """Echoes or makes the id; logs a line per request when ``access_log``, else only 5xx."""
+
+    def __init__(self, app: ASGIApp, access_log: bool = False) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         offered = dict(scope["headers"]).get(HEADER.lower().encode(), b"").decode("latin-1")
-        request_id = offered if _SANE.match(offered) else uuid.uuid4().hex
+        request_id = offered if SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -43,5 +46,6 @@ class RequestId:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info("%s %s %d %.1fms id=%s", scope["method"], scope["path"], status,
-                     (time.perf_counter() - started) * 1000, request_id)
+            if self.access_log or status >= 500:
+                log.info("%s %s %d %.1fms id=%s", scope["method"], scope["path"], status,
+                         (time.perf_counter() - started) * 1000, request_id)

@@ -1,10 +1,16 @@
 """Group commit: concurrent tracking requests share one database transaction.
 
-A request hands its validated rows to the :class:`Ingestor` and waits. One flusher task
+A request hands its validated rows to the :class:`Ingestor` and waits. A flusher task
 takes everything queued so far, writes it in one transaction (one multi-row insert per
 workspace), commits, and answers every waiting request. Under load, batches grow by
 themselves while the previous commit runs; when idle, a request waits for one commit.
 A 200 is only ever sent after the commit that holds the request's events.
+
+On PostgreSQL several flushers run at once, so one batch is parsed and sent while another
+waits on the database. Their ``seq`` ranges are reserved in a short transaction of their
+own (no lock is held while the rows are written); the ``tracking.events_appended`` domain
+event of each commit names its range, and the outbox delivers those in commit order, so
+consumers read every commit's events, in commit order, without a lock that spans writes.
 
 If a combined write fails, each request is written again on its own, so one request's
 unstorable data cannot fail another's.
@@ -34,7 +40,9 @@ from cxprism.workspaces.auth import SourceCredential, active_sources
 log = logging.getLogger("cxprism.tracking")
 
 MAX_ROWS_PER_COMMIT = 5000
+POSTGRES_FLUSHERS = 3  # SQLite has one writer: one flusher
 APPENDED = "tracking.events_appended"
+Ranges = dict[uuid.UUID, int]  # workspace -> first reserved seq
 
 
 @dataclass(frozen=True)
@@ -53,24 +61,28 @@ class _Submission:
 
 
 class Ingestor:
-    def __init__(self, db: Database, max_rows: int = MAX_ROWS_PER_COMMIT) -> None:
+    def __init__(self, db: Database, max_rows: int = MAX_ROWS_PER_COMMIT,
+                 flushers: int | None = None) -> None:
         self.db = db
         self.max_rows = max_rows
+        self.flushers = flushers or (POSTGRES_FLUSHERS if db.dialect == "postgresql" else 1)
         self._queue: list[_Submission] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, credential: SourceCredential, rows: list[dict[str, Any]],
                      rejected: int) -> Outcome:
         """Store ``rows`` (and count ``rejected``); returns once they are committed."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append(_Submission(credential, rows, rejected, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_all(), name="tracking-flusher")
+        if len(self._running) < self.flushers:
+            task = asyncio.create_task(self._flush_all(), name="tracking-flusher")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         return await asyncio.shield(future)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _flush_all(self) -> None:
         while self._queue:
@@ -100,8 +112,11 @@ class Ingestor:
                 submission.future.set_exception(exc)
 
     async def _write_and_answer(self, batch: list[_Submission]) -> None:
+        async with self.db.session() as session:  # its own commit: no lock outlives it
+            ranges = await reserve(session, batch)
+            await session.commit()
         async with self.db.session() as session:
-            outcomes = await write(session, batch)
+            outcomes = await write(session, batch, ranges)
             await session.commit()
         for submission, outcome in zip(batch, outcomes, strict=True):
             if submission.future.done():
@@ -116,15 +131,25 @@ async def write_rows(session: AsyncSession, credential: SourceCredential,
                      rows: list[dict[str, Any]]) -> Outcome:
     """Store validated rows in ``session``'s transaction (imports and the demo)."""
     future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-    [outcome] = await write(session, [_Submission(credential, rows, 0, future)])
+    batch = [_Submission(credential, rows, 0, future)]
+    [outcome] = await write(session, batch, await reserve(session, batch))
     future.cancel()
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
 
 
-async def write(session: AsyncSession,
-                batch: Sequence[_Submission]) -> list[Outcome | Exception]:
+async def reserve(session: AsyncSession, batch: Sequence[_Submission]) -> Ranges:
+    """A ``seq`` range per workspace, as long as the batch's rows there (gaps are fine)."""
+    counts: dict[uuid.UUID, int] = defaultdict(int)
+    for submission in batch:
+        counts[submission.credential.workspace_id] += len(submission.rows)
+    return {workspace_id: await repo.allocate_seqs(session, workspace_id, counts[workspace_id])
+            for workspace_id in sorted(counts) if counts[workspace_id]}
+
+
+async def write(session: AsyncSession, batch: Sequence[_Submission],
+                ranges: Ranges) -> list[Outcome | Exception]:
     """Write a batch in ``session``'s transaction (not committed); one outcome per request."""
     active = await active_sources(session, sorted({s.credential.source_id for s in batch}))
     outcomes: dict[int, Outcome | Exception] = {}
@@ -135,11 +160,12 @@ async def write(session: AsyncSession,
         else:
             by_workspace[submission.credential.workspace_id].append((index, submission))
     for workspace_id in sorted(by_workspace):  # a fixed lock order across workspaces
-        outcomes.update(await _write_workspace(session, workspace_id, by_workspace[workspace_id]))
+        outcomes.update(await _write_workspace(session, workspace_id, ranges.get(workspace_id, 0),
+                                               by_workspace[workspace_id]))
     return [outcomes[index] for index in range(len(batch))]
 
 
-async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
+async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID, first: int,
                            items: list[tuple[int, _Submission]]) -> dict[int, Outcome]:
     now = utcnow()
     suppressed_ids = await _suppressed_ids(session, workspace_id,
@@ -148,10 +174,11 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
             if not _is_suppressed(row, suppressed_ids)]
     stored_ids: set[str] = set()
     if kept:
-        first = await repo.allocate_seqs(session, workspace_id, len(kept))
         for offset, (source_id, row) in enumerate(kept):  # rows are ours: no copies
             row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
-        stored_ids = set(await repo.insert_events(session, [row for _, row in kept]))
+        # In message-id order: two commits holding the same ids lock them in one order.
+        stored_ids = set(await repo.insert_events(
+            session, sorted((row for _, row in kept), key=lambda row: row["message_id"])))
     outcomes, catalogue = _tally(items, suppressed_ids, stored_ids)
     await _add_stats(session, workspace_id, items, outcomes, now)
     if catalogue:

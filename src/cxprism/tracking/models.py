@@ -15,10 +15,11 @@ from cxprism.kit.models import Base
 class TrackedEvent(Base):
     """One Segment message, stored once per workspace and ``message_id``.
 
-    ``seq`` numbers a workspace's events gap-free within a commit and in commit order
-    across commits (see tracking.repository), so consumers read new events in order by
-    ``seq`` alone, without a second write per event. The message as sent is ``payload``;
-    the other columns are extracted from it for filtering and joining.
+    ``seq`` numbers a workspace's events: each commit stores a reserved range of them, and
+    its ``tracking.events_appended`` domain event names that range, so consumers read new
+    events commit by commit, in commit order, without a second write per event (see
+    tracking.ingest). The message as sent is ``payload``; the other columns are extracted
+    from it for filtering and joining.
     """
 
     __tablename__ = "tracked_events"

@@ -44,8 +44,8 @@ class CatalogueEntry:
 
 
 async def allocate_seqs(session: AsyncSession, workspace_id: uuid.UUID, count: int) -> int:
-    """Reserve ``count`` numbers; returns the first. The counter row stays locked until
-    commit, so a later commit always gets higher numbers: readers never skip a row."""
+    """Reserve ``count`` numbers; returns the first. Commit soon: the counter row stays
+    locked until then (the ingestor reserves in a transaction of its own)."""
     dialect = session.get_bind().dialect.name
     stmt = add_to_counter(dialect, TrackingSequence, {"workspace_id": workspace_id},
                           "last_seq", count)

@@ -5,21 +5,25 @@ lists each rejected one by index with its reason; a request none of whose messag
 valid answers 400 with the same list. Browsers post cross-origin (analytics.js), so these
 routes answer CORS preflights and allow any origin: the write key is the credential.
 
-This is a plain ASGI application mounted at ``/v1``: thousands of small requests a second
-come here, and FastAPI's per-request dependency and validation machinery would cost more
-than the work itself. Its errors use the same error body as the rest of the API.
+This is a plain ASGI middleware in front of the application that answers ``/v1/...``
+itself: thousands of small requests a second come here, and the routing, dependency and
+middleware machinery of the rest of the API would cost more than the work itself. It keeps
+the API's contracts on its own: the error body, the body size limit (413) and
+``X-Request-ID``.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import orjson
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxprism.kit.clock import utcnow
-from cxprism.kit.errors import AppError, error_body
+from cxprism.kit.errors import AppError, PayloadTooLarge, error_body
+from cxprism.kit.request_id import SANE_REQUEST_ID
 from cxprism.tracking.gateway import BadRequest, decode_json, gateway_of, write_key_of
 from cxprism.tracking.messages import (
     MAX_BATCH_BYTES,
@@ -31,6 +35,7 @@ from cxprism.tracking.messages import (
 )
 
 log = logging.getLogger("cxprism.tracking")
+PREFIX = "/v1/"
 
 CORS = [(b"access-control-allow-origin", b"*"),
         (b"access-control-allow-methods", b"POST, OPTIONS"),
@@ -62,29 +67,42 @@ class MethodNotAllowed(AppError):
     code = "method_not_allowed"
 
 
-async def segment_app(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] != "http":
-        return
-    if scope["method"] == "OPTIONS":
-        await _respond(send, 204, b"")
-        return
-    try:
-        endpoint = ENDPOINTS.get(scope["path"].rstrip("/").rsplit("/", 1)[-1])
-        if endpoint is None:
-            raise NoSuchEndpoint("No such tracking endpoint; see /v1/track ... /v1/batch.")
-        if scope["method"] != "POST":
-            raise MethodNotAllowed("Tracking endpoints take POST.")
-        body = await _read_body(receive)
+class SegmentFastPath:
+    """Answers ``/v1/...`` (the Segment API); passes everything else on to ``app``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        content = await ingest(scope["app"].state, headers, body, *endpoint)
-        await _respond(send, 200, orjson.dumps(content))
-    except AppError as exc:
-        await _respond(send, exc.status_code, orjson.dumps(
-            error_body(exc.code, exc.message, exc.details)))
-    except Exception:
-        log.exception("tracking request failed")
-        await _respond(send, 500, orjson.dumps(error_body(
-            "internal_error", "Something went wrong on our side; retry the request.")))
+        offered = headers.get("x-request-id", "")
+        request_id = offered if SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        status, content = await self._answer(scope, receive, headers)
+        await _respond(send, status, content, request_id)
+
+    async def _answer(self, scope: Scope, receive: Receive,
+                      headers: dict[str, str]) -> tuple[int, bytes]:
+        if scope["method"] == "OPTIONS":
+            return 204, b""
+        try:
+            endpoint = ENDPOINTS.get(scope["path"][len(PREFIX):].rstrip("/"))
+            if endpoint is None:
+                raise NoSuchEndpoint("No such tracking endpoint; see /v1/track ... /v1/batch.")
+            if scope["method"] != "POST":
+                raise MethodNotAllowed("Tracking endpoints take POST.")
+            body = await _read_body(receive, self.max_bytes)
+            content = await ingest(scope["app"].state, headers, body, *endpoint)
+            return 200, orjson.dumps(content)
+        except AppError as exc:
+            return exc.status_code, orjson.dumps(error_body(exc.code, exc.message, exc.details))
+        except Exception:
+            log.exception("tracking request %s failed", scope["path"])
+            return 500, orjson.dumps(error_body(
+                "internal_error", "Something went wrong on our side; retry the request."))
 
 
 async def ingest(state: Any, headers: dict[str, str], raw: bytes, forced_type: str | None,
@@ -124,20 +142,25 @@ def _summary(rejections: list[Rejection]) -> str:
     return f"No message was stored: message {first.index}: {first.reason}{more}."
 
 
-async def _read_body(receive: Receive) -> bytes:
-    """The whole body (the app's size limit has already bounded it)."""
-    chunks = []
+async def _read_body(receive: Receive, max_bytes: int) -> bytes:
+    """The whole body, refused (413) as soon as it grows past ``max_bytes``."""
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise BadRequest("The client went away before sending the whole body.")
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"The request body is larger than the {max_bytes}-byte limit.")
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, content: bytes) -> None:
+async def _respond(send: Send, status: int, content: bytes, request_id: str) -> None:
     headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(content)).encode()), *CORS]
+               (b"content-length", str(len(content)).encode()),
+               (b"x-request-id", request_id.encode()), *CORS]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
