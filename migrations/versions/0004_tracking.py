@@ -1,4 +1,4 @@
-"""tracking: event store, sequences, source counters, catalogue, groups
+"""tracking: event store, sequence blocks, source counters, catalogue, groups
 
 Revision ID: 0004
 Revises: 0003
@@ -73,11 +73,14 @@ def upgrade() -> None:
     sa.Column('last_seen_at', cxprism.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('workspace_id', 'group_id', name=op.f('pk_tracking_groups'))
     )
-    op.create_table('tracking_sequences',
-    sa.Column('workspace_id', sa.Uuid(), nullable=False),
-    sa.Column('last_seq', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('workspace_id', name=op.f('pk_tracking_sequences'))
+    op.create_table('sequence_blocks',
+    sa.Column('name', sa.String(length=63), nullable=False),
+    sa.Column('last_value', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_sequence_blocks'))
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Blocks of 10,000 (cxprism.kit.sequences.BLOCK_SIZE): nextval never waits.
+        op.execute("CREATE SEQUENCE tracked_events_seq INCREMENT BY 10000 START WITH 1")
     op.create_table('tracking_source_stats',
     sa.Column('workspace_id', sa.Uuid(), nullable=False),
     sa.Column('source_id', sa.Uuid(), nullable=False),
@@ -92,7 +95,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('tracking_source_stats')
-    op.drop_table('tracking_sequences')
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP SEQUENCE tracked_events_seq")
+    op.drop_table('sequence_blocks')
     op.drop_table('tracking_groups')
     with op.batch_alter_table('tracking_group_members', schema=None) as batch_op:
         batch_op.drop_index('ix_tracking_group_members_member')

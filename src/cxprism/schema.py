@@ -2,7 +2,7 @@
 
 from cxprism.bus import models as bus_models
 from cxprism.customers import models as customers_models
-from cxprism.kit import idempotency
+from cxprism.kit import idempotency, sequences
 from cxprism.kit.models import Base
 from cxprism.scheduler import models as scheduler_models
 from cxprism.tracking import models as tracking_models
@@ -10,6 +10,6 @@ from cxprism.web import models as web_models
 from cxprism.workspaces import models as workspaces_models
 
 __all__ = [
-    "Base", "bus_models", "customers_models", "idempotency", "scheduler_models",
+    "Base", "bus_models", "customers_models", "idempotency", "scheduler_models", "sequences",
     "tracking_models", "web_models", "workspaces_models",
 ]

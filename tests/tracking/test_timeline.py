@@ -136,9 +136,18 @@ async def test_events_filter_by_name_type_time_and_customer(
     assert await ids(since="2026-11-20T10:30:00Z", until="2026-11-20T11:30:00Z") == ["2"]
     bad = await client.get("/api/v1/events", headers=tenant.headers, params={"type": "nope"})
     assert bad.status_code == 422
+    await drain(db)  # the catalogue is kept by a consumer, off the ingestion path
     catalogue = (await client.get("/api/v1/event-names", headers=tenant.headers)).json()
     assert {(e["type"], e["name"], e["count"]) for e in catalogue["data"]} == {
         ("track", "Viewed", 1), ("track", "Bought", 1), ("page", "Home", 1)}
+    again = [*batch, {"type": "track", "event": "Viewed", "userId": "b", "messageId": "4"}]
+    await post(client, "/v1/batch", source, {"batch": again})  # 3 duplicates, 1 new
+    await drain(db)
+    entries = (await client.get("/api/v1/event-names", headers=tenant.headers,
+                                params={"type": "track"})).json()["data"]
+    assert [(e["name"], e["count"]) for e in entries] == [("Viewed", 2), ("Bought", 1)]
+    viewed = entries[0]
+    assert viewed["first_seen_at"] < viewed["last_seen_at"]
 
 
 async def test_group_calls_record_accounts_and_membership(

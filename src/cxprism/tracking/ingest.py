@@ -7,10 +7,10 @@ themselves while the previous commit runs; when idle, a request waits for one co
 A 200 is only ever sent after the commit that holds the request's events.
 
 On PostgreSQL several flushers run at once, so one batch is parsed and sent while another
-waits on the database. Their ``seq`` ranges are reserved in a short transaction of their
-own (no lock is held while the rows are written); the ``tracking.events_appended`` domain
-event of each commit names its range, and the outbox delivers those in commit order, so
-consumers read every commit's events, in commit order, without a lock that spans writes.
+waits on the database. Each commit numbers its rows from a block of ``seq`` values that no
+other commit shares and that no lock guards (kit.sequences); the commit's
+``tracking.events_appended`` domain event names its range, and the outbox delivers those
+in commit order, so consumers read every commit's events, in commit order.
 
 If a combined write fails, each request is written again on its own, so one request's
 unstorable data cannot fail another's.
@@ -42,7 +42,6 @@ log = logging.getLogger("cxprism.tracking")
 MAX_ROWS_PER_COMMIT = 5000
 POSTGRES_FLUSHERS = 3  # SQLite has one writer: one flusher
 APPENDED = "tracking.events_appended"
-Ranges = dict[uuid.UUID, int]  # workspace -> first reserved seq
 
 
 @dataclass(frozen=True)
@@ -68,13 +67,17 @@ class Ingestor:
         self.flushers = flushers or (POSTGRES_FLUSHERS if db.dialect == "postgresql" else 1)
         self._queue: list[_Submission] = []
         self._running: set[asyncio.Task[None]] = set()
+        self._queued_rows = 0
 
     async def submit(self, credential: SourceCredential, rows: list[dict[str, Any]],
                      rejected: int) -> Outcome:
         """Store ``rows`` (and count ``rejected``); returns once they are committed."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append(_Submission(credential, rows, rejected, future))
-        if len(self._running) < self.flushers:
+        self._queued_rows += len(rows)
+        if not self._running or (len(self._running) < self.flushers
+                                 and self._queued_rows >= self.max_rows // 4):
+            # A second flusher only for a real backlog: small requests batch better in one.
             task = asyncio.create_task(self._flush_all(), name="tracking-flusher")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -101,6 +104,7 @@ class Ingestor:
             submission = self._queue.pop(0)
             batch.append(submission)
             rows += len(submission.rows)
+        self._queued_rows -= rows
         return batch
 
     async def _write_alone(self, submission: _Submission) -> None:
@@ -112,11 +116,8 @@ class Ingestor:
                 submission.future.set_exception(exc)
 
     async def _write_and_answer(self, batch: list[_Submission]) -> None:
-        async with self.db.session() as session:  # its own commit: no lock outlives it
-            ranges = await reserve(session, batch)
-            await session.commit()
         async with self.db.session() as session:
-            outcomes = await write(session, batch, ranges)
+            outcomes = await write(session, batch)
             await session.commit()
         for submission, outcome in zip(batch, outcomes, strict=True):
             if submission.future.done():
@@ -131,25 +132,15 @@ async def write_rows(session: AsyncSession, credential: SourceCredential,
                      rows: list[dict[str, Any]]) -> Outcome:
     """Store validated rows in ``session``'s transaction (imports and the demo)."""
     future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-    batch = [_Submission(credential, rows, 0, future)]
-    [outcome] = await write(session, batch, await reserve(session, batch))
+    [outcome] = await write(session, [_Submission(credential, rows, 0, future)])
     future.cancel()
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
 
 
-async def reserve(session: AsyncSession, batch: Sequence[_Submission]) -> Ranges:
-    """A ``seq`` range per workspace, as long as the batch's rows there (gaps are fine)."""
-    counts: dict[uuid.UUID, int] = defaultdict(int)
-    for submission in batch:
-        counts[submission.credential.workspace_id] += len(submission.rows)
-    return {workspace_id: await repo.allocate_seqs(session, workspace_id, counts[workspace_id])
-            for workspace_id in sorted(counts) if counts[workspace_id]}
-
-
-async def write(session: AsyncSession, batch: Sequence[_Submission],
-                ranges: Ranges) -> list[Outcome | Exception]:
+async def write(session: AsyncSession,
+                batch: Sequence[_Submission]) -> list[Outcome | Exception]:
     """Write a batch in ``session``'s transaction (not committed); one outcome per request."""
     active = await active_sources(session, sorted({s.credential.source_id for s in batch}))
     outcomes: dict[int, Outcome | Exception] = {}
@@ -160,12 +151,11 @@ async def write(session: AsyncSession, batch: Sequence[_Submission],
         else:
             by_workspace[submission.credential.workspace_id].append((index, submission))
     for workspace_id in sorted(by_workspace):  # a fixed lock order across workspaces
-        outcomes.update(await _write_workspace(session, workspace_id, ranges.get(workspace_id, 0),
-                                               by_workspace[workspace_id]))
+        outcomes.update(await _write_workspace(session, workspace_id, by_workspace[workspace_id]))
     return [outcomes[index] for index in range(len(batch))]
 
 
-async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID, first: int,
+async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
                            items: list[tuple[int, _Submission]]) -> dict[int, Outcome]:
     now = utcnow()
     suppressed_ids = await _suppressed_ids(session, workspace_id,
@@ -174,15 +164,14 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID, first
             if not _is_suppressed(row, suppressed_ids)]
     stored_ids: set[str] = set()
     if kept:
+        first = await repo.reserve_seqs(session, len(kept))
         for offset, (source_id, row) in enumerate(kept):  # rows are ours: no copies
             row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
         # In message-id order: two commits holding the same ids lock them in one order.
         stored_ids = set(await repo.insert_events(
             session, sorted((row for _, row in kept), key=lambda row: row["message_id"])))
-    outcomes, catalogue = _tally(items, suppressed_ids, stored_ids)
+    outcomes = _tally(items, suppressed_ids, stored_ids)
     await _add_stats(session, workspace_id, items, outcomes, now)
-    if catalogue:
-        await repo.add_to_catalogue(session, workspace_id, catalogue)
     if stored_ids:
         events.record(session, workspace_id, APPENDED, {
             "first_seq": first, "last_seq": first + len(kept) - 1, "stored": len(stored_ids)})
@@ -190,12 +179,10 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID, first
 
 
 def _tally(items: list[tuple[int, _Submission]], suppressed_ids: set[str],
-           stored_ids: set[str]) -> tuple[dict[int, Outcome], dict[tuple[str, str],
-                                                                   repo.CatalogueEntry]]:
-    """Per request: what was stored, deduplicated or suppressed; and the catalogue's part."""
+           stored_ids: set[str]) -> dict[int, Outcome]:
+    """Per request: what was stored, deduplicated or suppressed."""
     claimed: set[str] = set()  # a message id twice in one commit is stored once
     outcomes: dict[int, Outcome] = {}
-    catalogue: dict[tuple[str, str], repo.CatalogueEntry] = {}
     for index, submission in items:
         stored = suppressed = 0
         for row in submission.rows:
@@ -204,20 +191,9 @@ def _tally(items: list[tuple[int, _Submission]], suppressed_ids: set[str],
             elif row["message_id"] in stored_ids and row["message_id"] not in claimed:
                 claimed.add(row["message_id"])
                 stored += 1
-                _count(catalogue, row)
         duplicates = len(submission.rows) - stored - suppressed
         outcomes[index] = Outcome(stored, duplicates, suppressed)
-    return outcomes, catalogue
-
-
-def _count(catalogue: dict[tuple[str, str], repo.CatalogueEntry], row: dict[str, Any]) -> None:
-    key = (row["type"], row["name"] or "")
-    seen = row["received_at"]
-    entry = catalogue.get(key)
-    if entry is None:
-        catalogue[key] = repo.CatalogueEntry(1, seen, seen)
-    else:
-        entry.count += 1
+    return outcomes
 
 
 async def _add_stats(session: AsyncSession, workspace_id: uuid.UUID,

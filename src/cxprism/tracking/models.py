@@ -15,11 +15,11 @@ from cxprism.kit.models import Base
 class TrackedEvent(Base):
     """One Segment message, stored once per workspace and ``message_id``.
 
-    ``seq`` numbers a workspace's events: each commit stores a reserved range of them, and
-    its ``tracking.events_appended`` domain event names that range, so consumers read new
-    events commit by commit, in commit order, without a second write per event (see
-    tracking.ingest). The message as sent is ``payload``; the other columns are extracted
-    from it for filtering and joining.
+    ``seq`` numbers events: each commit stores a range of a block reserved for it (see
+    kit.sequences), and its ``tracking.events_appended`` domain event names that range, so
+    consumers read new events commit by commit, in commit order, without a second write
+    per event (see tracking.ingest). The message as sent is ``payload``; the other columns
+    are extracted from it for filtering and joining.
     """
 
     __tablename__ = "tracked_events"
@@ -45,15 +45,6 @@ class TrackedEvent(Base):
     sent_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]]
-
-
-class TrackingSequence(Base):
-    """The last ``seq`` handed out per workspace; its row lock orders commits."""
-
-    __tablename__ = "tracking_sequences"
-
-    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    last_seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class SourceStats(Base):

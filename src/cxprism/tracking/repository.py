@@ -8,18 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, or_, select, tuple_
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxprism.kit.db import add_to_counter, dialect_insert, insert_many_ignore
+from cxprism.kit.db import dialect_insert, insert_many_ignore
 from cxprism.kit.repository import WorkspaceRepository
+from cxprism.kit.sequences import BLOCK_SIZE, reserve_block
 from cxprism.tracking.models import (
     EventName,
     Group,
     GroupMembership,
     SourceStats,
     TrackedEvent,
-    TrackingSequence,
 )
 
 EVENTS = TrackedEvent.__table__
@@ -43,14 +43,14 @@ class CatalogueEntry:
 # --- write side (one ingestion commit, any number of workspaces) -----------------------
 
 
-async def allocate_seqs(session: AsyncSession, workspace_id: uuid.UUID, count: int) -> int:
-    """Reserve ``count`` numbers; returns the first. Commit soon: the counter row stays
-    locked until then (the ingestor reserves in a transaction of its own)."""
-    dialect = session.get_bind().dialect.name
-    stmt = add_to_counter(dialect, TrackingSequence, {"workspace_id": workspace_id},
-                          "last_seq", count)
-    last: int = (await session.execute(stmt.returning(TrackingSequence.last_seq))).scalar_one()
-    return last - count + 1
+SEQ_NAME = "tracked_events_seq"
+
+
+async def reserve_seqs(session: AsyncSession, count: int) -> int:
+    """The first of ``count`` unused ``seq`` numbers (unique across workspaces)."""
+    if count > BLOCK_SIZE:
+        raise ValueError(f"at most {BLOCK_SIZE} events per commit")
+    return await reserve_block(session, SEQ_NAME)
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -101,6 +101,18 @@ class EventRepository(WorkspaceRepository[TrackedEvent]):
     async def in_range(self, first: int, last: int) -> Sequence[TrackedEvent]:
         stmt = self.select().where(TrackedEvent.seq.between(first, last))
         return list((await self.session.execute(stmt.order_by(TrackedEvent.seq))).scalars())
+
+    async def name_counts(self, first: int, last: int) -> dict[tuple[str, str], CatalogueEntry]:
+        """The catalogue's part of a range: count and first/last arrival per (type, name)."""
+        name = func.coalesce(TrackedEvent.name, "")
+        rows = await self.session.execute(
+            select(TrackedEvent.type, name, func.count(), func.min(TrackedEvent.received_at),
+                   func.max(TrackedEvent.received_at))
+            .where(TrackedEvent.workspace_id == self.workspace_id,
+                   TrackedEvent.seq.between(first, last))
+            .group_by(TrackedEvent.type, name))
+        return {(type_, name_): CatalogueEntry(count, first_at, last_at)
+                for type_, name_, count, first_at, last_at in rows}
 
     async def linking_rows(self, first: int, last: int) -> list[dict[str, Any]]:
         """What identity resolution needs from a range: each distinct (user id, anonymous

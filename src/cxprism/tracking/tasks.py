@@ -1,4 +1,4 @@
-"""Consumers of the event store: identity resolution and group membership.
+"""Consumers of the event store: the catalogue, identity resolution and group membership.
 
 Each ingestion commit records one ``tracking.events_appended`` domain event naming the
 range of ``seq`` it stored; the relay delivers those in commit order per workspace, and
@@ -24,6 +24,15 @@ from cxprism.tracking.linking import Fact, anonymous, external, facts_of
 
 log = logging.getLogger("cxprism.tracking")
 OWNER_LOOKUP_CHUNK = 200
+
+
+@registry.register("tracking.catalogue", APPENDED)
+async def count_event_names(session: AsyncSession, event: DomainEvent) -> None:
+    """The event catalogue, off the ingestion path: one grouped read and one upsert."""
+    first, last = int(event.payload["first_seq"]), int(event.payload["last_seq"])
+    counts = await repo.EventRepository(session, event.workspace_id).name_counts(first, last)
+    if counts:
+        await repo.add_to_catalogue(session, event.workspace_id, counts)
 
 
 @registry.register("tracking.identities", APPENDED)
