@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from cxprism import __version__, health
 from cxprism.config import Settings, get_settings
@@ -22,6 +23,16 @@ from cxprism.tracking import segment_api
 from cxprism.tracking.gateway import Gateway
 from cxprism.web import routes as web_routes
 from cxprism.workspaces import api as workspaces_api
+
+
+def create_server_app() -> ASGIApp:
+    """What ``cxprism serve`` runs: the app, with the Segment API answered in front of it.
+
+    FastAPI does per-request work of its own (telemetry checks, middleware) before any
+    middleware of ours runs; the tracking endpoints' thousands of requests a second skip it.
+    """
+    settings = get_settings()
+    return segment_api.SegmentFastPath(create_app(settings), settings.max_request_bytes)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,

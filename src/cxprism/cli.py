@@ -50,22 +50,23 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     import uvicorn
 
     from cxprism.app import create_app
+    from cxprism.tracking.segment_api import SegmentFastPath
 
     _configure_logging()
     _warn_if_insecure()
     settings = get_settings()
     options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level,
                                "proxy_headers": True, "access_log": settings.access_log}
-    if processes == 1:
-        uvicorn.run(create_app(settings, run_workers=workers), **options)
-        return
-    if settings.is_sqlite:
+    if processes > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite takes one writer at a time: serving one process.")
-        uvicorn.run(create_app(settings, run_workers=workers), **options)
+        processes = 1
+    if processes == 1:
+        app = create_app(settings, run_workers=workers)
+        uvicorn.run(SegmentFastPath(app, settings.max_request_bytes), **options)
         return
     # Each process builds its own app from the environment (uvicorn needs an import path).
     os.environ["CXPRISM_EMBEDDED_WORKERS"] = "true" if workers else "false"
-    uvicorn.run("cxprism.app:create_app", factory=True, workers=processes, **options)
+    uvicorn.run("cxprism.app:create_server_app", factory=True, workers=processes, **options)
 
 
 @app.command()

@@ -95,7 +95,9 @@ class SegmentFastPath:
             if scope["method"] != "POST":
                 raise MethodNotAllowed("Tracking endpoints take POST.")
             body = await _read_body(receive, self.max_bytes)
-            content = await ingest(scope["app"].state, headers, body, *endpoint)
+            # In front of the app (``cxprism serve``) or as its middleware (tests).
+            app = scope.get("app", self.app)
+            content = await ingest(app.state, headers, body, *endpoint)
             return 200, orjson.dumps(content)
         except AppError as exc:
             return exc.status_code, orjson.dumps(error_body(exc.code, exc.message, exc.details))
