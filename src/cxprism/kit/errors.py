@@ -29,6 +29,10 @@ class AppError(Exception):
             self.code = code
 
 
+class BadRequest(AppError):
+    """The request cannot be read at all (a body that is not JSON, say)."""
+
+
 class NotFound(AppError):
     status_code = 404
     code = "not_found"
@@ -57,6 +61,16 @@ class Forbidden(AppError):
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
+
+
+class MethodNotAllowed(AppError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class Gone(AppError):

@@ -17,23 +17,13 @@ from typing import Any
 import orjson
 
 from cxprism.kit.db import Database
-from cxprism.kit.errors import AppError, PayloadTooLarge, Unauthorized
+from cxprism.kit.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from cxprism.kit.security import digest_secret
 from cxprism.tracking.ingest import Ingestor
 from cxprism.workspaces.auth import SourceCredential, source_for_write_key
 
 KEY_CACHE_SECONDS = 30.0
 KEY_CACHE_SIZE = 10_000
-
-
-class BadRequest(AppError):
-    status_code = 400
-    code = "bad_request"
-
-
-class UnsupportedEncoding(AppError):
-    status_code = 415
-    code = "unsupported_media_type"
 
 
 class Gateway:
@@ -77,7 +67,7 @@ def decode_json(body: bytes, headers: Mapping[str, str], limit: int) -> Any:
     if encoding == "gzip":
         body = _gunzip(body, limit)
     elif encoding not in ("", "identity"):
-        raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; "
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; "
                                   f"send gzip or no encoding.")
     if len(body) > limit:
         raise PayloadTooLarge(f"The body is {len(body)} bytes; the limit here is {limit}.")

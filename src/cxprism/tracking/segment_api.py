@@ -22,9 +22,16 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxprism.kit.clock import utcnow
-from cxprism.kit.errors import AppError, PayloadTooLarge, error_body
+from cxprism.kit.errors import (
+    AppError,
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    error_body,
+)
 from cxprism.kit.request_id import SANE_REQUEST_ID
-from cxprism.tracking.gateway import BadRequest, decode_json, gateway_of, write_key_of
+from cxprism.tracking.gateway import decode_json, gateway_of, write_key_of
 from cxprism.tracking.messages import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -57,16 +64,6 @@ class InvalidMessages(AppError):
     code = "invalid_messages"
 
 
-class NoSuchEndpoint(AppError):
-    status_code = 404
-    code = "not_found"
-
-
-class MethodNotAllowed(AppError):
-    status_code = 405
-    code = "method_not_allowed"
-
-
 class SegmentFastPath:
     """Answers ``/v1/...`` (the Segment API); passes everything else on to ``app``."""
 
@@ -91,7 +88,7 @@ class SegmentFastPath:
         try:
             endpoint = ENDPOINTS.get(scope["path"][len(PREFIX):].rstrip("/"))
             if endpoint is None:
-                raise NoSuchEndpoint("No such tracking endpoint; see /v1/track ... /v1/batch.")
+                raise NotFound("No such tracking endpoint; see /v1/track ... /v1/batch.")
             if scope["method"] != "POST":
                 raise MethodNotAllowed("Tracking endpoints take POST.")
             body = await _read_body(receive, self.max_bytes)
