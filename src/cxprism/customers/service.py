@@ -25,6 +25,7 @@ from cxprism.bus import events
 from cxprism.customers import traits as trait_rules
 from cxprism.customers.consent import ConsentBook, Decision
 from cxprism.customers.identities import Identity, IdentityKind, InvalidIdentity, normalise
+from cxprism.customers.merge_rules import pick_winner, refuse_two_external_ids
 from cxprism.customers.models import (
     Consent,
     ConsentEvent,
@@ -166,7 +167,7 @@ class CustomerService:
         transaction rolls back the savepoint and resolves again against the winner's row.
         """
         wanted = sorted(set(identities))  # a fixed order: concurrent inserts cannot deadlock
-        _refuse_two_external_ids(wanted, [])
+        refuse_two_external_ids(wanted, [])
         await self._refuse_suppressed(wanted)
         for attempt in range(IDENTIFY_ATTEMPTS):
             try:
@@ -206,7 +207,7 @@ class CustomerService:
             profiles = await self.customers.lock_live(owner_ids)
             if len(profiles) != len(owner_ids) or not all(p.is_live for p in profiles):
                 raise _LostRace
-            winner = _pick_winner(profiles, target_id)
+            winner = pick_winner(profiles, target_id)
             await self._refuse_conflicting_merge(profiles, wanted)
         for loser in profiles:
             if loser.id != winner.id:
@@ -321,7 +322,7 @@ class CustomerService:
         rows = await self.identities.of_kind([p.id for p in profiles],
                                              IdentityKind.EXTERNAL_ID.value)
         existing = [Identity(IdentityKind.EXTERNAL_ID, "", r.value) for r in rows]
-        _refuse_two_external_ids(wanted, existing, sorted(p.id for p in profiles))
+        refuse_two_external_ids(wanted, existing, sorted(p.id for p in profiles))
 
     async def _refuse_suppressed(self, wanted: list[Identity]) -> None:
         await self.privacy().refuse_suppressed(wanted)
@@ -390,25 +391,3 @@ def _search_value(query: SearchQuery) -> tuple[str, str | None]:
                             details={"field": "identity_value"})
     namespace = query.namespace.strip().lower() if query.namespace else None
     return value, namespace
-
-
-def _pick_winner(profiles: Sequence[Customer], target_id: uuid.UUID | None) -> Customer:
-    if target_id is not None:
-        return next(p for p in profiles if p.id == target_id)
-    return min(profiles, key=lambda p: (p.created_at, p.id))  # the oldest profile
-
-
-def _refuse_two_external_ids(wanted: list[Identity], existing: list[Identity],
-                             customer_ids: list[uuid.UUID] | None = None) -> None:
-    """A person has one account id in the business's own system; two mean two people."""
-    external = sorted({i.value for i in [*wanted, *existing]
-                       if i.kind is IdentityKind.EXTERNAL_ID})
-    if len(external) > 1:
-        raise Conflict(
-            f"These identities join profiles with different external user ids "
-            f"({', '.join(repr(e) for e in external)}); a profile holds one external id, so "
-            f"they are not merged. Remove the identity that links them, or merge explicitly "
-            f"after fixing the ids.",
-            code="identity_conflict",
-            details={"external_ids": external,
-                     "customer_ids": [str(c) for c in customer_ids or []]})
