@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +65,7 @@ class Ingestor:
         self.db = db
         self.max_rows = max_rows
         self.flushers = flushers or (POSTGRES_FLUSHERS if db.dialect == "postgresql" else 1)
-        self._queue: list[_Submission] = []
+        self._queue: deque[_Submission] = deque()
         self._running: set[asyncio.Task[None]] = set()
         self._queued_rows = 0
 
@@ -101,7 +101,7 @@ class Ingestor:
         batch: list[_Submission] = []
         rows = 0
         while self._queue and (not batch or rows + len(self._queue[0].rows) <= self.max_rows):
-            submission = self._queue.pop(0)
+            submission = self._queue.popleft()
             batch.append(submission)
             rows += len(submission.rows)
         self._queued_rows -= rows
