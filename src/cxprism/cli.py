@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -60,6 +61,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     if processes > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite takes one writer at a time: serving one process.")
         processes = 1
+    _tune_garbage_collector()
     if processes == 1:
         app = create_app(settings, run_workers=workers)
         uvicorn.run(SegmentFastPath(app, settings.max_request_bytes), **options)
@@ -67,6 +69,14 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     # Each process builds its own app from the environment (uvicorn needs an import path).
     os.environ["CXPRISM_EMBEDDED_WORKERS"] = "true" if workers else "false"
     uvicorn.run("cxprism.app:create_server_app", factory=True, workers=processes, **options)
+
+
+def _tune_garbage_collector() -> None:
+    """Fewer, cheaper collections: a server makes many short-lived objects per request, and
+    full collections over every long-lived module object stall every request in flight."""
+    gc.collect()
+    gc.freeze()  # what is alive at start-up lives for good: never scan it again
+    gc.set_threshold(50_000, 20, 20)
 
 
 @app.command()
