@@ -25,14 +25,16 @@ from cxprism.web import routes as web_routes
 from cxprism.workspaces import api as workspaces_api
 
 
-def create_server_app() -> ASGIApp:
+def create_server_app(settings: Settings | None = None,
+                      run_workers: bool | None = None) -> ASGIApp:
     """What ``cxprism serve`` runs: the app, with the Segment API answered in front of it.
 
     FastAPI does per-request work of its own (telemetry checks, middleware) before any
     middleware of ours runs; the tracking endpoints' thousands of requests a second skip it.
     """
-    settings = get_settings()
-    return segment_api.SegmentFastPath(create_app(settings), settings.max_request_bytes)
+    settings = settings or get_settings()
+    return segment_api.SegmentFastPath(create_app(settings, run_workers=run_workers),
+                                       settings.max_request_bytes)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,

@@ -50,8 +50,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     """Serve the API, the web UI, the relay and the job workers in one process (or N)."""
     import uvicorn
 
-    from cxprism.app import create_app
-    from cxprism.tracking.segment_api import SegmentFastPath
+    from cxprism.app import create_server_app
 
     _configure_logging()
     _warn_if_insecure()
@@ -63,8 +62,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
         processes = 1
     _tune_garbage_collector()
     if processes == 1:
-        app = create_app(settings, run_workers=workers)
-        uvicorn.run(SegmentFastPath(app, settings.max_request_bytes), **options)
+        uvicorn.run(create_server_app(settings, run_workers=workers), **options)
         return
     # Each process builds its own app from the environment (uvicorn needs an import path).
     os.environ["CXPRISM_EMBEDDED_WORKERS"] = "true" if workers else "false"

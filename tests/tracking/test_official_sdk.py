@@ -13,10 +13,9 @@ import pytest
 import uvicorn
 from segment.analytics.client import Client
 
-from cxprism.app import create_app
+from cxprism.app import create_server_app
 from cxprism.config import Settings
 from cxprism.kit.db import Database
-from cxprism.tracking.segment_api import SegmentFastPath
 from tests.fixtures.builders import Tenant
 from tests.tracking.helpers import drain, make_source, stored_count
 
@@ -32,9 +31,8 @@ def live_server(settings: Settings) -> Iterator[str]:
     """cxprism on a real socket, in its own thread and event loop, as ``cxprism serve``
     runs it: the Segment API answered in front of the application."""
     port = _free_port()
-    served = SegmentFastPath(create_app(settings, run_workers=False), settings.max_request_bytes)
-    config = uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
+    config = uvicorn.Config(create_server_app(settings, run_workers=False), host="127.0.0.1",
+                            port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -56,7 +56,7 @@ class _Submission:
     credential: SourceCredential
     rows: list[dict[str, Any]]
     rejected: int
-    future: asyncio.Future[Outcome] = field(repr=False)
+    future: asyncio.Future[Outcome] | None = field(default=None, repr=False)  # who waits
 
 
 class Ingestor:
@@ -112,7 +112,7 @@ class Ingestor:
             await self._write_and_answer([submission])
         except Exception as exc:
             log.exception("a tracking write failed")
-            if not submission.future.done():
+            if submission.future is not None and not submission.future.done():
                 submission.future.set_exception(exc)
 
     async def _write_and_answer(self, batch: list[_Submission]) -> None:
@@ -120,20 +120,19 @@ class Ingestor:
             outcomes = await write(session, batch)
             await session.commit()
         for submission, outcome in zip(batch, outcomes, strict=True):
-            if submission.future.done():
+            future = submission.future
+            if future is None or future.done():
                 continue
             if isinstance(outcome, Exception):
-                submission.future.set_exception(outcome)
+                future.set_exception(outcome)
             else:
-                submission.future.set_result(outcome)
+                future.set_result(outcome)
 
 
 async def write_rows(session: AsyncSession, credential: SourceCredential,
                      rows: list[dict[str, Any]]) -> Outcome:
     """Store validated rows in ``session``'s transaction (imports and the demo)."""
-    future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-    [outcome] = await write(session, [_Submission(credential, rows, 0, future)])
-    future.cancel()
+    [outcome] = await write(session, [_Submission(credential, rows, 0)])
     if isinstance(outcome, Exception):
         raise outcome
     return outcome

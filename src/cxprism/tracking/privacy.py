@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.customers import holders
 from cxprism.customers.identities import Identity, IdentityKind
-from cxprism.tracking import repository as repo
 from cxprism.tracking.schemas import TrackedEventOut
+from cxprism.tracking.service import TrackingService
 
 
 def _ids(identities: Sequence[Identity]) -> tuple[list[str], list[str]]:
@@ -27,7 +27,7 @@ class TrackedEvents:
         user_ids, anonymous_ids = _ids(identities)
         if not user_ids and not anonymous_ids:
             return []
-        events = await repo.EventRepository(session, workspace_id).all_of(
+        events = await TrackingService(session, workspace_id).events_of_ids(
             user_ids, anonymous_ids)
         return [TrackedEventOut.of(e).model_dump(mode="json") for e in events]
 
@@ -35,8 +35,7 @@ class TrackedEvents:
                     identities: Sequence[Identity]) -> None:
         user_ids, anonymous_ids = _ids(identities)
         if user_ids or anonymous_ids:
-            await repo.EventRepository(session, workspace_id).delete_of(user_ids, anonymous_ids)
-            await repo.GroupRepository(session, workspace_id).leave_all(user_ids, anonymous_ids)
+            await TrackingService(session, workspace_id).forget_ids(user_ids, anonymous_ids)
 
 
 holders.register(TrackedEvents())

@@ -98,10 +98,6 @@ async def add_to_catalogue(session: AsyncSession, workspace_id: uuid.UUID,
 class EventRepository(WorkspaceRepository[TrackedEvent]):
     model = TrackedEvent
 
-    async def in_range(self, first: int, last: int) -> Sequence[TrackedEvent]:
-        stmt = self.select().where(TrackedEvent.seq.between(first, last))
-        return list((await self.session.execute(stmt.order_by(TrackedEvent.seq))).scalars())
-
     async def name_counts(self, first: int, last: int) -> dict[tuple[str, str], CatalogueEntry]:
         """The catalogue's part of a range: count and first/last arrival per (type, name)."""
         name = func.coalesce(TrackedEvent.name, "")

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, false
@@ -77,6 +78,38 @@ class TrackingService:
         if query.until is not None:
             conditions.append(TrackedEvent.timestamp < ensure_utc(query.until))
         return conditions
+
+    # Consumers: one commit's range of events at a time ----------------------------------
+
+    async def linking_rows(self, first: int, last: int) -> list[dict[str, Any]]:
+        return await self.events.linking_rows(first, last)
+
+    async def count_names(self, first: int, last: int) -> None:
+        """Add a commit's events to the catalogue: one grouped read and one upsert."""
+        counts = await self.events.name_counts(first, last)
+        if counts:
+            await repo.add_to_catalogue(self.session, self.workspace_id, counts)
+
+    async def record_group_calls(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Accounts' latest traits, and who was seen in each (by tracking id)."""
+        for row in rows:
+            if row["type"] != "group":
+                continue
+            at = row["timestamp"]
+            await self.groups.upsert(row["group_id"], dict(row.get("traits") or {}), at)
+            for kind in ("user_id", "anonymous_id"):
+                if row[kind] is not None:
+                    await self.groups.join(row["group_id"], kind, row[kind], at)
+
+    # A person's events, for their export and erasure ------------------------------------
+
+    async def events_of_ids(self, user_ids: Sequence[str],
+                            anonymous_ids: Sequence[str]) -> Sequence[TrackedEvent]:
+        return await self.events.all_of(user_ids, anonymous_ids)
+
+    async def forget_ids(self, user_ids: Sequence[str], anonymous_ids: Sequence[str]) -> None:
+        await self.events.delete_of(user_ids, anonymous_ids)
+        await self.groups.leave_all(user_ids, anonymous_ids)
 
     async def catalogue(self, type_: str | None) -> Sequence[EventName]:
         return await repo.CatalogueRepository(self.session, self.workspace_id).listing(type_)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +17,9 @@ from cxprism.bus.events import DomainEvent
 from cxprism.customers.identities import Identity
 from cxprism.customers.service import CustomerService
 from cxprism.kit.errors import AppError
-from cxprism.tracking import repository as repo
 from cxprism.tracking.ingest import APPENDED
 from cxprism.tracking.linking import Fact, anonymous, external, facts_of
+from cxprism.tracking.service import TrackingService
 
 log = logging.getLogger("cxprism.tracking")
 OWNER_LOOKUP_CHUNK = 200
@@ -30,18 +29,17 @@ OWNER_LOOKUP_CHUNK = 200
 async def count_event_names(session: AsyncSession, event: DomainEvent) -> None:
     """The event catalogue, off the ingestion path: one grouped read and one upsert."""
     first, last = int(event.payload["first_seq"]), int(event.payload["last_seq"])
-    counts = await repo.EventRepository(session, event.workspace_id).name_counts(first, last)
-    if counts:
-        await repo.add_to_catalogue(session, event.workspace_id, counts)
+    await TrackingService(session, event.workspace_id).count_names(first, last)
 
 
 @registry.register("tracking.identities", APPENDED)
 async def resolve_identities(session: AsyncSession, event: DomainEvent) -> None:
     first, last = int(event.payload["first_seq"]), int(event.payload["last_seq"])
     workspace_id = event.workspace_id
-    rows = await repo.EventRepository(session, workspace_id).linking_rows(first, last)
+    tracking = TrackingService(session, workspace_id)
+    rows = await tracking.linking_rows(first, last)
+    await tracking.record_group_calls(rows)
     customers = CustomerService(session, workspace_id)
-    await _record_groups(session, workspace_id, rows)
     facts = await _with_aliases_resolved(customers, facts_of(rows))
     owners = await _owners(customers, {i for fact in facts for i in fact.identities})
     for fact in facts:
@@ -51,19 +49,6 @@ async def resolve_identities(session: AsyncSession, event: DomainEvent) -> None:
             await customers.identify(list(fact.identities), fact.traits or None)
         except AppError as exc:  # suppressed, or two external ids: keep the events, skip
             log.info("tracking: identities not linked in %s: %s", workspace_id, exc.message)
-
-
-async def _record_groups(session: AsyncSession, workspace_id: uuid.UUID,
-                         rows: list[dict[str, Any]]) -> None:
-    groups = repo.GroupRepository(session, workspace_id)
-    for row in rows:
-        if row["type"] != "group":
-            continue
-        at = row["timestamp"]
-        await groups.upsert(row["group_id"], dict(row.get("traits") or {}), at)
-        for kind in ("user_id", "anonymous_id"):
-            if row[kind] is not None:
-                await groups.join(row["group_id"], kind, row[kind], at)
 
 
 async def _with_aliases_resolved(customers: CustomerService, facts: list[Fact]) -> list[Fact]:

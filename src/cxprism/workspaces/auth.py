@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -28,7 +29,7 @@ from cxprism.kit.security import (
     verify_password_in_thread,
 )
 from cxprism.workspaces import repository as repo
-from cxprism.workspaces.models import User, WebSession
+from cxprism.workspaces.models import ApiKey, Source, User, WebSession
 from cxprism.workspaces.permissions import Permission, Role, allows
 from cxprism.workspaces.service import API_KEY_PREFIX, WRITE_KEY_PREFIX, is_expired
 
@@ -98,9 +99,8 @@ async def _from_bearer(session: AsyncSession, header: str) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("The Authorization header must be 'Bearer <API key>'.")
-    lookup = split_secret(token, API_KEY_PREFIX)
-    key = await repo.api_key_by_lookup(session, lookup) if lookup else None
-    if key is None or not secret_matches(key.digest, token):
+    key = await _by_secret(session, token, API_KEY_PREFIX, repo.api_key_by_lookup)
+    if key is None:
         raise Unauthorized("The API key is not valid.")
     if key.revoked_at is not None:
         raise Unauthorized("The API key was revoked.")
@@ -110,6 +110,18 @@ async def _from_bearer(session: AsyncSession, header: str) -> Principal:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = now
     return Principal(workspace_id=key.workspace_id, role=Role(key.role), api_key_id=key.id)
+
+
+SecretRow = TypeVar("SecretRow", ApiKey, Source)
+
+
+async def _by_secret(session: AsyncSession, secret: str, prefix: str,
+                     find: Callable[[AsyncSession, str], Awaitable[SecretRow | None]]
+                     ) -> SecretRow | None:
+    """The row a bearer secret names (found by its lookup part), if the whole secret matches."""
+    lookup = split_secret(secret, prefix)
+    row = await find(session, lookup) if lookup else None
+    return row if row is not None and secret_matches(row.digest, secret) else None
 
 
 @dataclass(frozen=True)
@@ -122,9 +134,8 @@ class SourceCredential:
 
 async def source_for_write_key(session: AsyncSession, write_key: str) -> SourceCredential:
     """The active source this write key belongs to; 401 for a bad or revoked key."""
-    lookup = split_secret(write_key, WRITE_KEY_PREFIX)
-    source = await repo.source_by_lookup(session, lookup) if lookup else None
-    if source is None or not secret_matches(source.digest, write_key):
+    source = await _by_secret(session, write_key, WRITE_KEY_PREFIX, repo.source_by_lookup)
+    if source is None:
         raise Unauthorized("The write key is not valid.")
     if source.revoked_at is not None:
         raise Unauthorized("The write key's source was revoked.")
