@@ -130,13 +130,19 @@ async def _closed_worker(index: int, conn: Connection, requests: Requests, tally
         now = clock()
         data, counter = requests.render(number, index, counter)
         number += 1
-        try:
-            status, accepted = await conn.exchange(data)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            tally.errors[type(exc).__name__] += 1
-            conn.close()
-            continue
-        tally.records.append((now, now, clock(), status, accepted))
+        await _exchange(conn, data, tally, now, now)
+
+
+async def _exchange(conn: Connection, data: bytearray, tally: Tally, due: float,
+                    sent: float) -> None:
+    """Send one request, note its times and outcome; a broken connection reopens later."""
+    try:
+        status, accepted = await conn.exchange(data)
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        tally.errors[type(exc).__name__] += 1
+        conn.close()
+        return
+    tally.records.append((due, sent, clock(), status, accepted))
 
 
 async def _open_worker(index: int, conn: Connection, requests: Requests, tally: Tally,
@@ -155,13 +161,7 @@ async def _open_worker(index: int, conn: Connection, requests: Requests, tally: 
             await asyncio.sleep(delay)
         sent = clock()
         data, counter = requests.render(number, index, counter)
-        try:
-            status, accepted = await conn.exchange(data)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            tally.errors[type(exc).__name__] += 1
-            conn.close()
-            continue
-        tally.records.append((due, sent, clock(), status, accepted))
+        await _exchange(conn, data, tally, due, sent)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 from competitors import COMPETITORS, Competitor, wait_for
-from sqlalchemy.engine import make_url
+from pg_common import fresh_database, plain_dsn
 
 from cxprism import migrate
 from cxprism.kit.db import Database
@@ -47,18 +47,8 @@ RAW_CLAIM = """UPDATE jobs SET status = 'succeeded' WHERE id IN (
                  ORDER BY priority, run_at LIMIT $1 FOR UPDATE SKIP LOCKED)"""
 
 
-def plain_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 async def recreate_database(server_url: str) -> str:
-    conn = await asyncpg.connect(plain_dsn(server_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    url = make_url(server_url).set(database=BENCH_DB).render_as_string(hide_password=False)
+    url = await fresh_database(server_url, BENCH_DB)
     await asyncio.to_thread(migrate.upgrade, url)
     return url
 

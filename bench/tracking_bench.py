@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import Spec, load_main
+from pg_common import fresh_database as fresh_pg_database
+from pg_common import plain_dsn
 from profiling import start_profiler, summarise_profile
 from tracking_messages import messages, population
 
@@ -63,9 +65,6 @@ TARGETS = {"batch_events_per_s": 40_000, "batch_ratio": 0.3, "track_events_per_s
 
 # --- databases --------------------------------------------------------------------------
 
-
-def plain_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 @dataclass
@@ -94,16 +93,7 @@ async def _pg_fetchval(url: str, sql: str) -> Any:
 
 
 async def _recreate_pg(server_url: str) -> str:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    conn = await asyncpg.connect(plain_dsn(server_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    return make_url(server_url).set(database=BENCH_DB).render_as_string(hide_password=False)
+    return await fresh_pg_database(server_url, BENCH_DB)
 
 
 def server_env(url: str, log_level: str) -> dict[str, str]:
