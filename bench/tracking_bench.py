@@ -99,7 +99,8 @@ async def _recreate_pg(server_url: str) -> str:
 def server_env(url: str, log_level: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXPRISM_")}
     env.update(CXPRISM_DATABASE_URL=url, CXPRISM_SECRET_KEY=SECRET,
-               CXPRISM_LOG_LEVEL=log_level, CXPRISM_BASE_URL=f"http://{HOST}")
+               CXPRISM_LOG_LEVEL=log_level, CXPRISM_BASE_URL=f"http://{HOST}",
+               CXPRISM_SMTP_ENABLED="false")
     return env
 
 

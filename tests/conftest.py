@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import AsyncIterator
 
 import httpx
@@ -18,9 +19,10 @@ os.environ.setdefault("CXPRISM_SECRET_KEY", "test-secret-key-not-for-production"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, embedded_workers=False,
-                    secret_key="test-secret-key-not-for-production", max_request_bytes=65536)
+                    secret_key="test-secret-key-not-for-production", max_request_bytes=65536,
+                    smtp_enabled=False, storage_dir=tmp_path / "attachments")
 
 
 @pytest.fixture

@@ -9,12 +9,20 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
 from cxprism import __version__, health
+from cxprism.channels import api as channels_api
+from cxprism.channels import builtin as builtin_channels  # noqa: F401 - registers connectors
 from cxprism.config import Settings, get_settings
+from cxprism.conversations import api as conversations_api
+from cxprism.conversations import chat as webchat
+from cxprism.conversations import hooks as conversation_hooks
+from cxprism.conversations import privacy as conversations_privacy  # noqa: F401 - its holder
+from cxprism.conversations.mail_server import start_mail_server
 from cxprism.customers import api as customers_api
 from cxprism.kit.db import Database
 from cxprism.kit.errors import install_error_handlers
 from cxprism.kit.limits import BodySizeLimit
 from cxprism.kit.request_id import RequestId
+from cxprism.kit.storage import LocalStorage
 from cxprism.runtime import Runtime
 from cxprism.scheduler import api as scheduler_api
 from cxprism.tracking import api as tracking_api
@@ -51,9 +59,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         runtime = Runtime(app.state.db, settings) if start_workers else None
         if runtime is not None:
             await runtime.start()
+        mail = await start_mail_server(app.state.db, app.state.storage, settings)
         try:
             yield
         finally:
+            if mail is not None:
+                await mail.stop()
             gateway: Gateway | None = getattr(app.state, "tracking_gateway", None)
             if gateway is not None:
                 await gateway.ingestor.close()  # answer every request already queued
@@ -66,6 +77,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                   docs_url="/docs",
                   openapi_url="/openapi.json")
     app.state.settings = settings
+    app.state.storage = LocalStorage(settings.storage_dir)
     if database is not None:
         app.state.db = database
     install_error_handlers(app)
@@ -79,7 +91,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     api.include_router(customers_api.router)
     api.include_router(scheduler_api.router)
     api.include_router(tracking_api.router)
+    api.include_router(channels_api.router)
+    api.include_router(conversations_api.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(conversation_hooks.router)
+    app.include_router(webchat.router)
     web_routes.mount(app)
     return app

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # One line per request costs more than a tracking request itself; off unless asked.
     access_log: bool = False
+    # Inbound email: `serve` runs an SMTP server here for the workspaces' inbox addresses.
+    smtp_enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    # Attachments (kit.storage.LocalStorage); relative paths are under the working directory.
+    storage_dir: Path = Path("var/attachments")
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,6 +18,7 @@ from cxprism.bus.backends import EventBackend, InProcessBackend
 from cxprism.bus.consumers import registry as consumer_registry
 from cxprism.bus.relay import Relay
 from cxprism.config import Settings
+from cxprism.conversations import tasks as conversations_tasks
 from cxprism.customers import tasks as customers_tasks
 from cxprism.kit.db import Database
 from cxprism.scheduler.registry import registry as job_registry
@@ -27,7 +28,7 @@ from cxprism.tracking import tasks as tracking_tasks
 log = logging.getLogger("cxprism.runtime")
 
 # Importing a domain's tasks module registers its consumers and job handlers.
-DOMAIN_TASKS = (customers_tasks, tracking_tasks)
+DOMAIN_TASKS = (customers_tasks, tracking_tasks, conversations_tasks)
 
 
 def make_backend(db: Database, settings: Settings) -> EventBackend:

@@ -1,6 +1,8 @@
 """Imports every domain's models so the metadata Alembic sees is complete."""
 
 from cxprism.bus import models as bus_models
+from cxprism.channels import models as channels_models
+from cxprism.conversations import models as conversations_models
 from cxprism.customers import models as customers_models
 from cxprism.kit import idempotency, sequences
 from cxprism.kit.models import Base
@@ -10,6 +12,6 @@ from cxprism.web import models as web_models
 from cxprism.workspaces import models as workspaces_models
 
 __all__ = [
-    "Base", "bus_models", "customers_models", "idempotency", "scheduler_models", "sequences",
+    "Base", "bus_models", "channels_models", "conversations_models", "customers_models", "idempotency", "scheduler_models", "sequences",
     "tracking_models", "web_models", "workspaces_models",
 ]

@@ -62,7 +62,8 @@ def server(database_url: str) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CXPRISM_DATABASE_URL": database_url,
            "CXPRISM_EMBEDDED_WORKERS": "false", "CXPRISM_BASE_URL": base_url,
-           "CXPRISM_SECRET_KEY": "e2e-secret-key-not-for-production"}
+           "CXPRISM_SECRET_KEY": "e2e-secret-key-not-for-production",
+           "CXPRISM_SMTP_ENABLED": "false"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "cxprism.app:create_app",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)

@@ -18,6 +18,7 @@ from cxprism.bus.relay import Relay
 from cxprism.kit.db import Database
 from cxprism.scheduler.service import enqueue
 from cxprism.tracking import tasks  # noqa: F401 - registers the tracking consumers
+from tests.conversations.helpers import KIND, SECRET, inbound, make_channel
 from tests.fixtures.builders import Tenant
 
 ALICE = "alice@acme.example"
@@ -30,7 +31,8 @@ DAVE = "dave@globex.example"
 def _queries(ids: dict[str, str]) -> dict[tuple[str, str], str]:
     """Routes whose query string names A's data; with B's credentials they answer 404."""
     return {("GET", "/api/v1/customers/lookup"): f"?kind=email&value={ALICE}",
-            ("GET", "/api/v1/events"): f"?customer_id={ids['customer_id']}"}
+            ("GET", "/api/v1/events"): f"?customer_id={ids['customer_id']}",
+            ("GET", "/api/v1/conversations"): f"?customer_id={ids['customer_id']}"}
 
 # Searches naming A's data; with B's credentials they must find nothing.
 SEARCHES = [
@@ -62,6 +64,17 @@ def _samples(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
             "channel": "email", "purpose": "marketing", "status": "withdrawn",
             "source": "walker"},
         ("POST", "/api/v1/customers/{customer_id}/erase"): {"suppress": True},
+        ("POST", "/api/v1/channels"): {"kind": KIND, "name": "walker", "config": {
+            "account": "walker-chat", "signing_secret": "walker-secret"}},
+        ("PATCH", "/api/v1/channels/{channel_id}"): {"name": "hijacked", "is_active": False},
+        ("PATCH", "/api/v1/conversations/{conversation_id}"): {
+            "status": "resolved", "assignee_id": ids["user_id"], "add_tags": ["walked"]},
+        ("POST", "/api/v1/conversations/{conversation_id}/replies"): {"text": "walked"},
+        ("POST", "/api/v1/conversations/{conversation_id}/notes"): {"text": "walked"},
+        ("POST", "/api/v1/conversations/{conversation_id}/merge"): {
+            "source_id": ids["other_conversation_id"]},
+        ("POST", "/api/v1/conversations/bulk"): {
+            "ids": [ids["conversation_id"]], "update": {"status": "resolved"}},
     }
 
 
@@ -107,7 +120,10 @@ class OwnedObjects:
                  f"/api/v1/customers/{ids['other_customer_id']}",
                  f"/api/v1/customers/{ids['customer_id']}/consent?history=true",
                  f"/api/v1/jobs/{ids['job_id']}", "/api/v1/jobs",
-                 f"/api/v1/groups/{ids['group_id']}", "/api/v1/events"]
+                 f"/api/v1/groups/{ids['group_id']}", "/api/v1/events",
+                 "/api/v1/channels", "/api/v1/conversations",
+                 f"/api/v1/conversations/{ids['conversation_id']}/messages",
+                 f"/api/v1/conversations/{ids['other_conversation_id']}/messages"]
         state = {path: (await client.get(path, headers=tenant.headers)).json()
                  for path in paths}
         keys = (await client.get("/api/v1/api-keys", headers=tenant.headers)).json()["data"]
@@ -142,10 +158,33 @@ async def build_owned_objects(client: httpx.AsyncClient, tenant: Tenant, db: Dat
         job_id = await enqueue(session, "walk.noop", {}, workspace_id=tenant.workspace_id)
         await session.commit()
     group_id = await _tracked_group(client, db, tenant, source["write_key"])
+    talk = await _conversations(client, tenant, people)
     ids = {"user_id": user["id"], "team_id": team["id"], "key_id": key["id"],
            "source_id": source["id"], "customer_id": first["id"],
-           "other_customer_id": second["id"], "job_id": str(job_id), "group_id": group_id}
-    return OwnedObjects(ids=ids, secrets=[key["secret"], source["write_key"]])
+           "other_customer_id": second["id"], "job_id": str(job_id), "group_id": group_id,
+           **talk}
+    return OwnedObjects(ids=ids, secrets=[key["secret"], source["write_key"], SECRET])
+
+
+async def _conversations(client: httpx.AsyncClient, tenant: Tenant,
+                         people: tuple[str, str]) -> dict[str, str]:
+    """A channel, and two conversations on it (one with an attachment) from its people."""
+    channel = await make_channel(client, tenant.headers, account=f"{tenant.slug}-chat")
+    attachment = {"filename": "invoice.pdf", "content_type": "application/pdf",
+                  "data": base64.b64encode(b"%PDF-1.4 " + tenant.slug.encode()).decode()}
+    for number, person in enumerate(people):
+        response = await inbound(client, channel, id=f"{tenant.slug}-{number}", text="hello",
+                                 thread=f"{tenant.slug}-{number}", attachments=[attachment],
+                                 **{"from": person})
+        assert response.status_code == 200, response.text
+    listed = await client.get("/api/v1/conversations", headers=tenant.headers)
+    first, second = listed.json()["data"]
+    messages = await client.get(f"/api/v1/conversations/{first['id']}/messages",
+                                headers=tenant.headers)
+    [message] = messages.json()["data"]
+    return {"channel_id": channel["id"], "conversation_id": first["id"],
+            "other_conversation_id": second["id"], "message_id": message["id"],
+            "attachment_id": message["attachments"][0]["id"]}
 
 
 async def _tracked_group(client: httpx.AsyncClient, db: Database, tenant: Tenant,

@@ -60,6 +60,21 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/event-names"): P.TRACKING_READ,
     ("GET", "/api/v1/sources/{source_id}/stats"): P.TRACKING_READ,
     ("GET", "/api/v1/groups/{group_id}"): P.TRACKING_READ,
+    ("GET", "/api/v1/connectors"): P.CHANNELS_MANAGE,
+    ("GET", "/api/v1/channels"): P.CHANNELS_MANAGE,
+    ("POST", "/api/v1/channels"): P.CHANNELS_MANAGE,
+    ("GET", "/api/v1/channels/{channel_id}"): P.CHANNELS_MANAGE,
+    ("PATCH", "/api/v1/channels/{channel_id}"): P.CHANNELS_MANAGE,
+    ("GET", "/api/v1/conversations"): P.CONVERSATIONS_READ,
+    ("GET", "/api/v1/conversations/{conversation_id}"): P.CONVERSATIONS_READ,
+    ("PATCH", "/api/v1/conversations/{conversation_id}"): P.CONVERSATIONS_WRITE,
+    ("GET", "/api/v1/conversations/{conversation_id}/messages"): P.CONVERSATIONS_READ,
+    ("POST", "/api/v1/conversations/{conversation_id}/replies"): P.CONVERSATIONS_WRITE,
+    ("POST", "/api/v1/conversations/{conversation_id}/notes"): P.CONVERSATIONS_WRITE,
+    ("POST", "/api/v1/conversations/{conversation_id}/merge"): P.CONVERSATIONS_WRITE,
+    ("POST", "/api/v1/conversations/bulk"): P.CONVERSATIONS_WRITE,
+    ("GET", "/api/v1/conversations/{conversation_id}/messages/{message_id}/attachments/"
+     "{attachment_id}"): P.CONVERSATIONS_READ,
 }
 # Valid JSON that no request schema accepts: refused by validation, after the role check.
 PROBE = b'{"role_walk_probe": true}'

@@ -37,7 +37,8 @@ def _free_port() -> int:
 
 def _start(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CXPRISM_DATABASE_URL": database_url,
-           "CXPRISM_SECRET_KEY": "test-secret-key-not-for-production"}
+           "CXPRISM_SECRET_KEY": "test-secret-key-not-for-production",
+           "CXPRISM_SMTP_ENABLED": "false"}
     cli = Path(sys.executable).parent / "cxprism"
     return subprocess.Popen([str(cli), "serve", "--no-workers", "--port", str(port)],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)

@@ -53,7 +53,7 @@ async def test_session_cookie_is_secure_when_base_url_is_https(
         database_url: str, db: Database, tenant: Tenant) -> None:
     settings = Settings(database_url=database_url, embedded_workers=False,
                         secret_key="test-secret-key-not-for-production",
-                        base_url="https://cx.example.com")
+                        base_url="https://cx.example.com", smtp_enabled=False)
     app = create_app(settings, database=db, run_workers=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:

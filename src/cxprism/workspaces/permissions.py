@@ -23,10 +23,15 @@ class Permission(StrEnum):
     PRIVACY_MANAGE = "privacy.manage"  # data-subject export and erasure
     JOBS_MANAGE = "jobs.manage"
     TRACKING_READ = "tracking.read"  # tracked events, the event catalogue, source counters
+    CHANNELS_MANAGE = "channels.manage"  # connect, reconfigure and disable channels
+    CONVERSATIONS_READ = "conversations.read"
+    CONVERSATIONS_WRITE = "conversations.write"  # reply, note, assign, tag, status, merge
 
 
-_READ_ONLY = {Permission.USERS_READ, Permission.CUSTOMERS_READ, Permission.TRACKING_READ}
-_FRONT_LINE = _READ_ONLY | {Permission.CUSTOMERS_WRITE, Permission.CUSTOMERS_MERGE}
+_READ_ONLY = {Permission.USERS_READ, Permission.CUSTOMERS_READ, Permission.TRACKING_READ,
+              Permission.CONVERSATIONS_READ}
+_FRONT_LINE = _READ_ONLY | {Permission.CUSTOMERS_WRITE, Permission.CUSTOMERS_MERGE,
+                            Permission.CONVERSATIONS_WRITE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),

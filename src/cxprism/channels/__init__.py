@@ -1,0 +1,1 @@
+"""Channels: the connector protocol, the registry of connectors, and connected channels."""

@@ -1,0 +1,1 @@
+"""The web chat channel: our embeddable widget, talking to cxprism over WebSocket."""

@@ -1,0 +1,1 @@
+"""Conversations: every channel's messages, threaded per customer, answered from one inbox."""

@@ -1,0 +1,219 @@
+"""Web chat for visitors: a session, a WebSocket, and the widget script.
+
+``POST /chat/{channel_id}/sessions`` gives a visitor a signed token (kept by the widget
+in the browser) naming their visitor id; ``/chat/{channel_id}/ws?token=`` is their live
+line. Both accept only the origins the channel allows. A visitor's ``anonymousId`` from
+the tracking SDK joins them to their behaviour trail; an email they leave lets replies
+follow them by mail after they close the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cxprism.channels import repository as channel_repo
+from cxprism.channels.models import Channel
+from cxprism.channels.protocol import Address, InboundMessage, PayloadInvalid
+from cxprism.channels.service import open_channel
+from cxprism.channels.webchat.connector import VISITOR, WebchatConfig
+from cxprism.channels.webchat.hub import hub
+from cxprism.config import get_settings
+from cxprism.conversations.chat_history import visitor_history
+from cxprism.conversations.inbound import InboundService
+from cxprism.kit import crypto, signing
+from cxprism.kit.db import Database
+from cxprism.kit.errors import Forbidden, NotFound, Unprocessable
+
+log = logging.getLogger("cxprism.webchat")
+router = APIRouter(tags=["web chat"], include_in_schema=False)
+WIDGET = Path(__file__).resolve().parents[1] / "web" / "static" / "chat-widget.js"
+TOKEN_AGE = 90 * 24 * 3600
+MAX_FRAME = 16_384
+RATE = (20, 10.0)  # messages per window (seconds) per socket
+
+
+class SessionStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str | None = Field(default=None, max_length=512, description="a returning visitor")
+    anonymous_id: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class ChatFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(pattern="^(message|identify|ping)$")
+    client_id: str | None = Field(default=None, min_length=1, max_length=64)
+    text: str | None = Field(default=None, max_length=5000)
+    email: str | None = Field(default=None, max_length=320)
+
+
+def _key() -> bytes:
+    return crypto.derive_key(get_settings().secret_key.get_secret_value(), "webchat")
+
+
+def visitor_token(channel_id: uuid.UUID, visitor_id: str) -> str:
+    return signing.sign(_key(), f"webchat:{channel_id}", visitor_id)
+
+
+def visitor_of(channel_id: uuid.UUID, token: str | None) -> str | None:
+    if not token:
+        return None
+    return signing.unsign(_key(), f"webchat:{channel_id}", token, max_age=TOKEN_AGE)
+
+
+async def _chat_channel(db: Database, channel_id: uuid.UUID) -> tuple[Channel, WebchatConfig]:
+    async with db.session() as session:
+        channel = await channel_repo.inbound_channel(session, "webchat", channel_id)
+    if channel is None:
+        raise NotFound("No active web chat here.")
+    config = open_channel(channel).config
+    assert isinstance(config, WebchatConfig)
+    return channel, config
+
+
+def _cors(origin: str | None, config: WebchatConfig) -> dict[str, str]:
+    if origin is None or origin.lower() not in config.allowed_origins:
+        raise Forbidden("This site may not embed this chat.", code="origin_not_allowed")
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Allow-Methods": "POST", "Access-Control-Max-Age": "600",
+            "Access-Control-Allow-Headers": "content-type"}
+
+
+@router.get("/chat/widget.js")
+async def widget() -> Response:
+    return Response(WIDGET.read_bytes(), media_type="text/javascript",
+                    headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.options("/chat/{channel_id}/sessions")
+async def session_preflight(channel_id: uuid.UUID, request: Request) -> Response:
+    _, config = await _chat_channel(request.app.state.db, channel_id)
+    return Response(status_code=204, headers=_cors(request.headers.get("origin"), config))
+
+
+@router.post("/chat/{channel_id}/sessions")
+async def start_session(channel_id: uuid.UUID, data: SessionStart, request: Request) -> Response:
+    channel, config = await _chat_channel(request.app.state.db, channel_id)
+    headers = _cors(request.headers.get("origin"), config)
+    visitor_id = visitor_of(channel_id, data.token) or f"v_{uuid.uuid4().hex}"
+    identities = [Address(VISITOR, visitor_id)]
+    if data.anonymous_id:
+        identities.append(Address("anonymous_id", data.anonymous_id))
+    if data.email:
+        identities.append(Address("email", data.email))
+    async with request.app.state.db.session() as session:
+        inbound = InboundService(session, channel.workspace_id, request.app.state.storage)
+        try:
+            await inbound.identify(identities, name=data.name)
+        except PayloadInvalid as exc:
+            raise Unprocessable(str(exc), details={"field": "email"}) from None
+        await session.commit()
+    body = {"visitor_id": visitor_id, "token": visitor_token(channel_id, visitor_id),
+            "greeting": config.greeting}
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+@router.websocket("/chat/{channel_id}/ws")
+async def chat_socket(websocket: WebSocket, channel_id: uuid.UUID) -> None:
+    db: Database = websocket.app.state.db
+    try:
+        channel, config = await _chat_channel(db, channel_id)
+        _cors(websocket.headers.get("origin"), config)
+    except (NotFound, Forbidden):
+        await websocket.close(code=4403)  # before accepting: the handshake is refused (403)
+        return
+    visitor_id = visitor_of(channel_id, websocket.query_params.get("token"))
+    await websocket.accept()
+    if visitor_id is None:
+        # Accepted only to say why: the widget starts a new session on 4401.
+        await websocket.close(code=4401, reason="the chat token is not valid; start a session")
+        return
+    line = _Line(websocket, db, channel, visitor_id)
+    hub.connect(visitor_id, line.push)
+    try:
+        await line.run()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.disconnect(visitor_id, line.push)
+
+
+class _Line:
+    """One visitor's socket: history first, then their messages in and replies out."""
+
+    def __init__(self, websocket: WebSocket, db: Database, channel: Channel,
+                 visitor_id: str) -> None:
+        self.websocket, self.db, self.channel, self.visitor_id = websocket, db, channel, visitor_id
+        self.recent: deque[float] = deque(maxlen=RATE[0])
+
+    async def push(self, payload: dict[str, Any]) -> None:
+        await self.websocket.send_text(orjson.dumps(payload).decode())
+
+    async def run(self) -> None:
+        async with self.db.session() as session:
+            history = await visitor_history(session, self.channel, self.visitor_id)
+        await self.push({"type": "history", "messages": history})
+        while True:
+            raw = await self.websocket.receive_text()
+            reply = await self._handle(raw)
+            await self.push(reply)
+
+    async def _handle(self, raw: str) -> dict[str, Any]:
+        if len(raw) > MAX_FRAME:
+            return _error("frame_too_large", f"frames are at most {MAX_FRAME} characters")
+        try:
+            frame = ChatFrame.model_validate_json(raw)
+        except ValidationError as exc:
+            return _error("invalid_frame", exc.errors()[0]["msg"])
+        if frame.type == "ping":
+            return {"type": "pong"}
+        if self._too_fast():
+            return _error("rate_limited", "slow down: too many messages", frame.client_id)
+        try:
+            return await self._store(frame)
+        except (Unprocessable, PayloadInvalid) as exc:
+            return _error("invalid_frame", str(exc), frame.client_id)
+
+    async def _store(self, frame: ChatFrame) -> dict[str, Any]:
+        async with self.db.session() as session:
+            inbound = InboundService(session, self.channel.workspace_id,
+                                     self.websocket.app.state.storage)
+            sender = [Address(VISITOR, self.visitor_id)]
+            if frame.type == "identify":
+                if not frame.email:
+                    raise Unprocessable("identify needs an email")
+                await inbound.identify([*sender, Address("email", frame.email)])
+                await session.commit()
+                return {"type": "identified"}
+            if not frame.client_id or not (frame.text or "").strip():
+                raise Unprocessable("a message needs a client_id and text")
+            item = InboundMessage(external_id=f"{self.visitor_id}:{frame.client_id}",
+                                  sender=sender, text=frame.text or "",
+                                  thread_key=f"webchat:{self.visitor_id}")
+            message = await inbound.receive(open_channel(self.channel), item)
+            await session.commit()
+        return {"type": "ack", "client_id": frame.client_id,
+                "id": str(message.id) if message else None, "duplicate": message is None}
+
+    def _too_fast(self) -> bool:
+        now = time.monotonic()
+        if len(self.recent) == RATE[0] and now - self.recent[0] < RATE[1]:
+            return True
+        self.recent.append(now)
+        return False
+
+
+def _error(code: str, message: str, client_id: str | None = None) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, "client_id": client_id}

@@ -1,0 +1,206 @@
+"""Storing what channels bring in: each item once, on its customer's conversation.
+
+An inbound item is deduplicated by its provider id within its channel, resolved to a
+customer through identity resolution, and threaded: by the reply token in the address
+it was sent to, then by the provider ids it answers (email ``In-Reply-To``/``References``,
+a comment's post), then by its provider thread (an SMS number pair, a chat session).
+Status callbacks move our outbound messages forward (never back: a late "sent" after
+"delivered" changes nothing).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxprism.bus import events
+from cxprism.channels.protocol import (
+    Address,
+    DeliveryStatus,
+    InboundMessage,
+    PayloadInvalid,
+    StatusUpdate,
+    WebhookResult,
+)
+from cxprism.channels.service import OpenChannel
+from cxprism.conversations.content import clean_text, safe_html
+from cxprism.conversations.models import Conversation, Message
+from cxprism.conversations.repository import ConversationRepository, MessageRepository
+from cxprism.conversations.status import advance
+from cxprism.customers.identities import Identity, InvalidIdentity, normalise
+from cxprism.customers.service import CustomerService
+from cxprism.kit.clock import utcnow
+from cxprism.kit.ids import uuid7
+from cxprism.kit.storage import Storage
+
+REOPEN_WITHIN = timedelta(days=7)  # a thread resolved longer ago starts a new conversation
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+
+def new_reply_token() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class InboundService:
+    def __init__(self, session: AsyncSession, workspace_id: uuid.UUID, storage: Storage) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self.storage = storage
+        self.conversations = ConversationRepository(session, workspace_id)
+        self.messages = MessageRepository(session, workspace_id)
+
+    async def ingest(self, channel: OpenChannel, result: WebhookResult) -> list[Message]:
+        """Store every item and status a webhook (or a mail) carried; the new messages."""
+        stored = []
+        for item in result.messages:
+            message = await self.receive(channel, item)
+            if message is not None:
+                stored.append(message)
+        for update in result.statuses:
+            await self.apply_status(channel, update)
+        return stored
+
+    async def receive(self, channel: OpenChannel, item: InboundMessage) -> Message | None:
+        """Store one inbound item; None when it was stored before (a replay)."""
+        channel_id = channel.channel.id
+        if await self.messages.by_external_id(channel_id, item.external_id) is not None:
+            return None
+        customer_id = await self._customer_of(item)
+        conversation = await self._thread_of(channel, item, customer_id)
+        now = utcnow()
+        message = Message(
+            id=uuid7(), conversation_id=conversation.id, customer_id=customer_id,
+            channel_id=channel_id, direction="inbound", sender_type="customer",
+            kind=item.kind.value, external_id=item.external_id[:255],
+            subject=clean_text(item.subject or "")[:998] or None, text=clean_text(item.text),
+            html=safe_html(clean_text(item.text), item.html),
+            attachments=await self._store_attachments(item),
+            meta=_meta(item), status=DeliveryStatus.RECEIVED.value,
+            status_history=[{"status": "received", "at": now.isoformat()}],
+            sent_at=item.sent_at, created_at=now)
+        self.messages.add(message)
+        self._touch(conversation, item, now)
+        await self.messages.flush()
+        self._event("message.received", message, channel_kind=channel.channel.kind)
+        return message
+
+    async def apply_status(self, channel: OpenChannel, update: StatusUpdate) -> Message | None:
+        message = await self.messages.by_external_id(channel.channel.id, update.external_id)
+        if message is None or message.direction != "outbound":
+            return None  # not ours (or not yet recorded): nothing to move
+        previous = message.status
+        if not advance(message, update.status, update.reason, update.at or utcnow()):
+            return message
+        await self.messages.flush()
+        self._event("message.status_changed", message, previous=previous)
+        return message
+
+    async def identify(self, addresses: list[Address], name: str | None = None) -> uuid.UUID:
+        """The customer these addresses name (created or linked as needed)."""
+        identities = [_identity(address) for address in addresses]
+        if not identities:
+            raise PayloadInvalid("the item names no sender")
+        customers = CustomerService(self.session, self.workspace_id)
+        traits = {"name": clean_text(name)[:200]} if name else None
+        return (await customers.identify(identities, traits)).id
+
+    async def _customer_of(self, item: InboundMessage) -> uuid.UUID:
+        return await self.identify(item.sender)
+
+    async def _thread_of(self, channel: OpenChannel, item: InboundMessage,
+                         customer_id: uuid.UUID) -> Conversation:
+        found = None
+        if item.reply_token:
+            found = await self.conversations.by_reply_token(item.reply_token)
+        if found is None and item.thread_refs:
+            earlier = await self.messages.first_with_external_id(channel.channel.id,
+                                                                 item.thread_refs)
+            if earlier is not None:
+                found = await self.conversations.get(earlier.conversation_id)
+        if found is None and item.thread_key:
+            latest = await self.conversations.latest_in_thread(channel.channel.id, item.thread_key)
+            if latest is not None and _still_open(latest):
+                found = latest
+        while found is not None and found.merged_into_id is not None:
+            found = await self.conversations.get(found.merged_into_id)
+        if found is not None:
+            return found
+        return await self._start(channel, item, customer_id)
+
+    async def _start(self, channel: OpenChannel, item: InboundMessage,
+                     customer_id: uuid.UUID) -> Conversation:
+        conversation = Conversation(
+            id=uuid7(), customer_id=customer_id, channel_id=channel.channel.id,
+            channel_kind=channel.channel.kind, subject=clean_text(item.subject or "")[:998] or None,
+            status="open", thread_key=(item.thread_key or None), reply_token=new_reply_token(),
+            tags=[], message_count=0, last_message_at=utcnow())
+        self.conversations.add(conversation)
+        await self.conversations.flush()
+        events.record(self.session, self.workspace_id, "conversation.created", {
+            "conversation_id": str(conversation.id), "customer_id": str(customer_id),
+            "channel_id": str(channel.channel.id), "channel_kind": channel.channel.kind})
+        return conversation
+
+    def _touch(self, conversation: Conversation, item: InboundMessage, now: Any) -> None:
+        conversation.message_count += 1
+        conversation.last_message_at = now
+        if item.auto_reply:
+            return  # an out-of-office answer neither reopens nor opens a service window
+        conversation.last_inbound_at = now
+        if conversation.status != "open":
+            events.record(self.session, self.workspace_id, "conversation.reopened", {
+                "conversation_id": str(conversation.id), "previous_status": conversation.status})
+            conversation.status = "open"
+            conversation.snoozed_until = None
+            conversation.resolved_at = None
+
+    async def _store_attachments(self, item: InboundMessage) -> list[dict[str, Any]]:
+        stored = []
+        for attachment in item.attachments:
+            entry: dict[str, Any] = {"id": uuid.uuid4().hex, "filename": attachment.filename[:255],
+                                     "content_type": attachment.content_type[:255],
+                                     "size": len(attachment.data)}
+            if attachment.data:
+                if len(attachment.data) > MAX_ATTACHMENT_BYTES:
+                    raise PayloadInvalid(f"attachment {attachment.filename!r} is larger than "
+                                         f"{MAX_ATTACHMENT_BYTES} bytes")
+                entry["key"] = await self.storage.put(self.workspace_id, attachment.data)
+            if attachment.url:
+                entry["url"] = attachment.url[:2000]
+            stored.append(entry)
+        return stored
+
+    def _event(self, type_: str, message: Message, **extra: Any) -> None:
+        events.record(self.session, self.workspace_id, type_, {
+            "message_id": str(message.id), "conversation_id": str(message.conversation_id),
+            "customer_id": str(message.customer_id), "channel_id": str(message.channel_id),
+            "kind": message.kind, "direction": message.direction, "status": message.status,
+            **extra})
+
+
+def _identity(address: Address) -> Identity:
+    try:
+        return normalise(address.kind, address.value, address.namespace)
+    except InvalidIdentity as exc:
+        raise PayloadInvalid(f"sender {address.kind} is not usable: {exc}") from exc
+
+
+def _still_open(conversation: Conversation) -> bool:
+    if conversation.status != "resolved" or conversation.resolved_at is None:
+        return True
+    return utcnow() - conversation.resolved_at < REOPEN_WITHIN
+
+
+def _meta(item: InboundMessage) -> dict[str, Any]:
+    meta = dict(item.metadata)
+    if item.sender_name:
+        meta["sender_name"] = clean_text(item.sender_name)[:200]
+    if item.auto_reply:
+        meta["auto_reply"] = True
+    if item.thread_refs:
+        meta["thread_refs"] = item.thread_refs[:20]
+    return meta

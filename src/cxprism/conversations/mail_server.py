@@ -1,0 +1,25 @@
+"""The inbound SMTP server that ``serve`` runs beside the API (``CXPRISM_SMTP_*``)."""
+
+from __future__ import annotations
+
+import logging
+
+from cxprism.channels.email.smtp_server import InboundSmtp
+from cxprism.config import Settings
+from cxprism.conversations.email_inbound import EmailInbound
+from cxprism.kit.db import Database
+from cxprism.kit.storage import Storage
+
+log = logging.getLogger("cxprism.email")
+
+
+async def start_mail_server(db: Database, storage: Storage,
+                            settings: Settings) -> InboundSmtp | None:
+    if not settings.smtp_enabled:
+        return None
+    inbound = EmailInbound(db, storage)
+    server = InboundSmtp(settings.smtp_host, settings.smtp_port, accepts=inbound.accepts,
+                         deliver=inbound.deliver)
+    await server.start()
+    log.info("receiving mail on %s:%d", settings.smtp_host, server.port)
+    return server

@@ -1,0 +1,164 @@
+"""Every query on conversations and messages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxprism.conversations.models import Conversation, ConversationTag, Message
+from cxprism.kit.repository import WorkspaceRepository
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    status: str | None = None
+    channel_id: uuid.UUID | None = None
+    channel_kind: str | None = None
+    assignee_id: uuid.UUID | None = None
+    unassigned: bool = False
+    team_id: uuid.UUID | None = None
+    tag: str | None = None
+    customer_id: uuid.UUID | None = None
+    customer_ids: tuple[uuid.UUID, ...] = ()
+
+
+class ConversationRepository(WorkspaceRepository[Conversation]):
+    model = Conversation
+
+    async def by_reply_token(self, token: str) -> Conversation | None:
+        return await self.one_or_none(Conversation.reply_token == token)
+
+    async def latest_in_thread(self, channel_id: uuid.UUID, thread_key: str) -> Conversation | None:
+        stmt = self.select().where(Conversation.channel_id == channel_id,
+                                   Conversation.thread_key == thread_key,
+                                   Conversation.merged_into_id.is_(None))
+        stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        found: Conversation | None = (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+        return found
+
+    async def many(self, ids: Sequence[uuid.UUID]) -> Sequence[Conversation]:
+        stmt = self.select().where(Conversation.id.in_(ids)).order_by(Conversation.id)
+        rows: Sequence[Conversation] = (await self.session.execute(
+            stmt.with_for_update())).scalars().all()
+        return rows
+
+    async def last_inbound_at(self, customer_id: uuid.UUID,
+                              channel_id: uuid.UUID) -> datetime | None:
+        stmt = select(func.max(Conversation.last_inbound_at)).where(
+            Conversation.workspace_id == self.workspace_id,
+            Conversation.customer_id == customer_id, Conversation.channel_id == channel_id)
+        found: datetime | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def inbox(self, query: InboxFilter, after: tuple[datetime, uuid.UUID] | None,
+                    limit: int) -> Sequence[Conversation]:
+        stmt = self.select().where(Conversation.merged_into_id.is_(None), *_conditions(query))
+        if after is not None:
+            at, last_id = after
+            stmt = stmt.where(or_(Conversation.last_message_at < at,
+                                  and_(Conversation.last_message_at == at,
+                                       Conversation.id < last_id)))
+        stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        rows: Sequence[Conversation] = (await self.session.execute(
+            stmt.limit(limit + 1))).scalars().all()
+        return rows
+
+    async def move_messages(self, source_id: uuid.UUID, target_id: uuid.UUID) -> int:
+        stmt = update(Message).where(Message.workspace_id == self.workspace_id,
+                                     Message.conversation_id == source_id)
+        result = await self.session.execute(stmt.values(conversation_id=target_id))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+    async def set_tags(self, conversation: Conversation, tags: Sequence[str]) -> None:
+        """Replace the conversation's tags (the row set and the ``tags`` list together)."""
+        await self.session.execute(delete(ConversationTag).where(
+            ConversationTag.workspace_id == self.workspace_id,
+            ConversationTag.conversation_id == conversation.id))
+        for tag in sorted(set(tags)):
+            self.session.add(ConversationTag(workspace_id=self.workspace_id,
+                                             conversation_id=conversation.id, tag=tag))
+        conversation.tags = sorted(set(tags))
+
+
+def _conditions(query: InboxFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.status is not None:
+        conditions.append(Conversation.status == query.status)
+    if query.channel_id is not None:
+        conditions.append(Conversation.channel_id == query.channel_id)
+    if query.channel_kind is not None:
+        conditions.append(Conversation.channel_kind == query.channel_kind)
+    if query.assignee_id is not None:
+        conditions.append(Conversation.assignee_id == query.assignee_id)
+    if query.unassigned:
+        conditions.append(Conversation.assignee_id.is_(None))
+    if query.team_id is not None:
+        conditions.append(Conversation.team_id == query.team_id)
+    if query.customer_id is not None:
+        conditions.append(Conversation.customer_id == query.customer_id)
+    if query.customer_ids:
+        conditions.append(Conversation.customer_id.in_(query.customer_ids))
+    if query.tag is not None:
+        conditions.append(Conversation.id.in_(
+            select(ConversationTag.conversation_id).where(
+                ConversationTag.workspace_id == Conversation.workspace_id,
+                ConversationTag.tag == query.tag)))
+    return conditions
+
+
+class MessageRepository(WorkspaceRepository[Message]):
+    model = Message
+
+    async def by_external_id(self, channel_id: uuid.UUID, external_id: str) -> Message | None:
+        return await self.one_or_none(Message.channel_id == channel_id,
+                                      Message.external_id == external_id)
+
+    async def by_idempotency_key(self, key: str) -> Message | None:
+        return await self.one_or_none(Message.idempotency_key == key)
+
+    async def first_with_external_id(self, channel_id: uuid.UUID,
+                                     external_ids: Sequence[str]) -> Message | None:
+        if not external_ids:
+            return None
+        stmt = self.select().where(Message.channel_id == channel_id,
+                                   Message.external_id.in_(list(external_ids)))
+        rows = (await self.session.execute(stmt)).scalars().all()
+        order = {external_id: n for n, external_id in enumerate(external_ids)}
+        return min(rows, key=lambda m: order[m.external_id or ""], default=None)
+
+    async def of_conversation(self, conversation_id: uuid.UUID, after: uuid.UUID | None,
+                              limit: int) -> tuple[Sequence[Message], uuid.UUID | None]:
+        return await self.page(Message.conversation_id == conversation_id, after=after,
+                               limit=limit)
+
+    async def thread_ids(self, conversation_id: uuid.UUID, channel_id: uuid.UUID,
+                         limit: int = 20) -> list[str]:
+        """The newest provider ids of this conversation on this channel, oldest first."""
+        stmt = select(Message.external_id).where(
+            Message.workspace_id == self.workspace_id, Message.conversation_id == conversation_id,
+            Message.channel_id == channel_id, Message.external_id.is_not(None),
+            Message.kind != "note")
+        stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+        found = [row for row in (await self.session.execute(stmt)).scalars() if row]
+        return list(reversed(found))
+
+    async def last_inbound(self, conversation_id: uuid.UUID) -> Message | None:
+        stmt = self.select().where(Message.conversation_id == conversation_id,
+                                   Message.direction == "inbound")
+        stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(1)
+        found: Message | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+
+async def reassign_customer(session: AsyncSession, workspace_id: uuid.UUID,
+                            loser_id: uuid.UUID, winner_id: uuid.UUID) -> None:
+    for table in (Conversation, Message):
+        await session.execute(update(table).where(
+            table.workspace_id == workspace_id, table.customer_id == loser_id)
+            .values(customer_id=winner_id))
