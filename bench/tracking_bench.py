@@ -245,12 +245,12 @@ class Server:
     log: Path
 
     @classmethod
-    def start(cls, db: BenchDb, workers: bool, log_level: str, tmp: Path,
-              processes: int = 1) -> Server:
+    def start(cls, db: Any, workers: bool, log_level: str, tmp: Path,
+              processes: int = 1, extra_env: dict[str, str] | None = None) -> Server:
         """``cxprism serve`` (``--processes N``: N server processes on one port)."""
         port = free_port()
         log = tmp / "server.log"
-        env = server_env(db.url, log_level)
+        env = {**server_env(db.url, log_level), **(extra_env or {})}
         command = [str(VENV_BIN / "cxprism"), "serve", "--host", HOST, "--port", str(port),
                    "--workers" if workers else "--no-workers", "--processes", str(processes)]
         with log.open("wb") as out:

@@ -10,6 +10,7 @@ Status callbacks move our outbound messages forward (never back: a late "sent" a
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from datetime import timedelta
@@ -34,9 +35,11 @@ from cxprism.conversations.status import advance
 from cxprism.customers.identities import Identity, InvalidIdentity, normalise
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
+from cxprism.kit.errors import Gone
 from cxprism.kit.ids import uuid7
 from cxprism.kit.storage import Storage
 
+log = logging.getLogger("cxprism.conversations")
 REOPEN_WITHIN = timedelta(days=7)  # a thread resolved longer ago starts a new conversation
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 
@@ -69,7 +72,13 @@ class InboundService:
         channel_id = channel.channel.id
         if await self.messages.by_external_id(channel_id, item.external_id) is not None:
             return None
-        customer_id = await self._customer_of(item)
+        try:
+            customer_id = await self._customer_of(item)
+        except Gone as exc:
+            if exc.code != "suppressed":
+                raise
+            log.info("dropped an item from a person erased with suppression")
+            return None
         conversation = await self._thread_of(channel, item, customer_id)
         now = utcnow()
         message = Message(
@@ -105,6 +114,12 @@ class InboundService:
         if not identities:
             raise PayloadInvalid("the item names no sender")
         customers = CustomerService(self.session, self.workspace_id)
+        if name is None:
+            # Most items come from people we know by every id given: one query, no writes.
+            owners = await customers.owners(identities)
+            known = set(owners.values())
+            if len(owners) == len(set(identities)) and len(known) == 1:
+                return known.pop()
         traits = {"name": clean_text(name)[:200]} if name else None
         return (await customers.identify(identities, traits)).id
 

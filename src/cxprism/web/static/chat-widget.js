@@ -12,7 +12,7 @@
   var channel = script.getAttribute("data-channel");
   var server = new URL(script.src).origin;
   var storeKey = "cxprism_chat_" + channel;
-  var state = { token: null, socket: null, retry: 0, pending: {}, open: false, greeted: false };
+  var state = { token: null, socket: null, retry: 0, pending: {}, open: false, greeting: null };
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -79,7 +79,7 @@
       .then(function (body) {
         state.token = body.token;
         try { localStorage.setItem(storeKey, body.token); } catch (e) { /* storage blocked */ }
-        if (body.greeting && !state.greeted) { state.greeted = true; show({ direction: "outbound", text: body.greeting }); }
+        state.greeting = body.greeting || null;
       });
   }
 
@@ -101,6 +101,7 @@
   function receive(frame) {
     if (frame.type === "history") {
       while (log.firstChild) { log.removeChild(log.firstChild); }
+      if (state.greeting) { show({ direction: "outbound", text: state.greeting }); }
       frame.messages.forEach(show);
     } else if (frame.type === "message") {
       show(frame);
