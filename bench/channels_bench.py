@@ -39,7 +39,7 @@ RESULTS = ROOT / "bench" / "results"
 VENV_PY = sys.executable
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 ACCOUNT_SID = "AC" + "b" * 32
-AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
+AUTH_TOKEN = "0123456789abcdef" * 2
 SMS_NUMBER = "+14155550100"
 INBOX = "support@bench.test"
 TARGETS = {"sms_messages_per_s": 2_000, "email_messages_per_s": 300}
@@ -61,9 +61,10 @@ async def _setup(url: str, phases: str) -> dict[str, str]:
             channels = ChannelService(session, workspace.id)
             ids = {}
             if "sms" in phases:
-                sms = await channels.create(ChannelCreate(kind="twilio_sms", name="SMS", config={
-                    "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
-                    "phone_number": SMS_NUMBER}))
+                sms = await channels.create(ChannelCreate(
+                    kind="twilio_sms", name="SMS", config={
+                        "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
+                        "phone_number": SMS_NUMBER}))
                 ids["sms_channel_id"] = str(sms.id)
             await channels.create(ChannelCreate(kind="email", name="Support", config={
                 "address": INBOX, "smtp_host": "127.0.0.1", "smtp_tls": "none"}))
@@ -130,9 +131,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"channels-bench-{uuid.uuid4().hex[:6]}"
     tmp.mkdir(parents=True)
     server = Server.start(_Db(url), workers=False, log_level="warning", tmp=tmp,
-                          extra_env={"CXPRISM_SMTP_ENABLED": "true",
-                                     "CXPRISM_SMTP_PORT": str(smtp_port),
-                                     "CXPRISM_STORAGE_DIR": str(tmp / "attachments")})
+                          processes=args.server_processes, extra_env={
+                              "CXPRISM_SMTP_ENABLED": "true", "CXPRISM_SMTP_PORT": str(smtp_port),
+                              "CXPRISM_STORAGE_DIR": str(tmp / "attachments")})
     try:
         if "sms" in args.phases:
             results["sms"] = sms_phase(server, ids, args)
@@ -204,6 +205,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--sms-connections", type=int, default=32)
     parser.add_argument("--smtp-connections", type=int, default=16)
+    parser.add_argument("--server-processes", type=int, default=1,
+                        help="serve --processes N (they share the HTTP and SMTP ports)")
     args = parser.parse_args()
     results = run(args)
     report(results)

@@ -245,7 +245,7 @@ class Server:
     log: Path
 
     @classmethod
-    def start(cls, db: Any, workers: bool, log_level: str, tmp: Path,
+    def start(cls, db: Any, workers: bool, log_level: str, tmp: Path, *,
               processes: int = 1, extra_env: dict[str, str] | None = None) -> Server:
         """``cxprism serve`` (``--processes N``: N server processes on one port)."""
         port = free_port()
@@ -388,7 +388,7 @@ def run_backend(backend: str, workers: bool, args: argparse.Namespace) -> dict[s
         run["raw"] = raw_floor(db, args.copy_rows, args.copy_chunk, args.copy_connections)
         print(f"  raw          {run['raw']['events_per_s']:>10,.0f} events/s  "
               f"({run['raw']['method']}, {args.copy_chunk} rows per commit)", flush=True)
-        server = Server.start(db, workers, args.log_level, tmp, args.server_processes)
+        server = Server.start(db, workers, args.log_level, tmp, processes=args.server_processes)
         profiles = RESULTS / "profiles" if args.profile else None
         if profiles:
             profiles.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest

@@ -16,6 +16,7 @@ from cxprism.conversations import api as conversations_api
 from cxprism.conversations import chat as webchat
 from cxprism.conversations import hooks as conversation_hooks
 from cxprism.conversations import privacy as conversations_privacy  # noqa: F401 - its holder
+from cxprism.conversations import timeline_source as messages_timeline  # noqa: F401
 from cxprism.conversations.mail_server import start_mail_server
 from cxprism.customers import api as customers_api
 from cxprism.kit.db import Database
@@ -28,6 +29,7 @@ from cxprism.scheduler import api as scheduler_api
 from cxprism.tracking import api as tracking_api
 from cxprism.tracking import privacy as tracking_privacy  # noqa: F401 - registers its holder
 from cxprism.tracking import segment_api
+from cxprism.tracking import timeline_source as tracking_timeline  # noqa: F401 - registers
 from cxprism.tracking.gateway import Gateway
 from cxprism.web import routes as web_routes
 from cxprism.workspaces import api as workspaces_api

@@ -12,6 +12,7 @@ from cxprism.web import models as web_models
 from cxprism.workspaces import models as workspaces_models
 
 __all__ = [
-    "Base", "bus_models", "channels_models", "conversations_models", "customers_models", "idempotency", "scheduler_models", "sequences",
+    "Base", "bus_models", "channels_models", "conversations_models",
+    "customers_models", "idempotency", "scheduler_models", "sequences",
     "tracking_models", "web_models", "workspaces_models",
 ]

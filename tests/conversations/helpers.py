@@ -13,9 +13,9 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from cxprism.bus.backends import InProcessBackend
 from cxprism.bus.consumers import registry as consumers
 from cxprism.bus.relay import Relay
-from cxprism.bus.backends import InProcessBackend
 from cxprism.channels.protocol import (
     Address,
     Attachment,

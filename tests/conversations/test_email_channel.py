@@ -135,11 +135,12 @@ async def test_a_bounce_marks_our_message_bounced(
                       headers=tenant.headers, json={"text": "Hello back"})
     await run_jobs(db)
     [out] = relay.received
-    await aiosmtplib.send(dsn(out["Message-ID"]), sender="MAILER-DAEMON@relay.test", recipients=[INBOX],
-                          hostname="127.0.0.1", port=mail_port)
+    await aiosmtplib.send(dsn(out["Message-ID"]), sender="MAILER-DAEMON@relay.test",
+                          recipients=[INBOX], hostname="127.0.0.1", port=mail_port)
     last = (await thread(client, tenant, conversation["id"]))[-1]
     assert last["status"] == "bounced" and "5.1.1" in (last["status_reason"] or "")
-    assert len(await thread(client, tenant, conversation["id"])) == 2  # no message from a daemon
+    # The bounce is a status, not a message from a mailer daemon.
+    assert len(await thread(client, tenant, conversation["id"])) == 2
 
 
 async def test_unknown_mailboxes_are_refused_at_rcpt(

@@ -148,7 +148,8 @@ async def test_replies_fall_back_to_email_when_the_visitor_has_left(
                       headers=tenant.headers, json={"text": "We will call at 3pm."})
     await run_jobs(db)
     [mail] = relay.received
-    assert mail["To"] == "ann@customer.test" and "We will call at 3pm." in mail.get_body(("plain",)).get_content()
+    assert mail["To"] == "ann@customer.test"
+    assert "We will call at 3pm." in mail.get_body(("plain",)).get_content()
     last = (await client.get(f"/api/v1/conversations/{conversation['id']}/messages",
                              headers=tenant.headers)).json()["data"][-1]
     assert last["status"] == "sent" and last["metadata"]["fallback_from"] == "webchat"
@@ -162,7 +163,8 @@ async def test_foreign_origins_and_forged_tokens_are_refused(
     assert refused.json()["error"]["code"] == "origin_not_allowed"
     token = (await start(server, chat)).json()["token"]
     with pytest.raises(InvalidStatus) as handshake:
-        await connect(socket_url(server, chat, token), origin="https://evil.test")  # type: ignore[arg-type]
+        await connect(socket_url(server, chat, token),
+                      origin="https://evil.test")  # type: ignore[arg-type]
     assert handshake.value.response.status_code == 403
     async with connect(socket_url(server, chat, token + "x"), origin=SITE) as ws:  # type: ignore[arg-type]
         with pytest.raises(ConnectionClosed) as closed:

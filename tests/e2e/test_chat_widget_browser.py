@@ -55,7 +55,9 @@ async def cx(settings: Settings, db: Database) -> AsyncIterator[str]:
                      database=db, run_workers=False)
     live = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(live.serve())
-    while not live.started:
+    for _ in range(500):
+        if live.started:
+            break
         await asyncio.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
     live.should_exit = True

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+import orjson
+from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from cxprism.bus.models import OutboxEvent, OutboxSequence
@@ -86,17 +87,50 @@ def _write_pending(session: Session) -> None:
         by_workspace[item.workspace_id].append(item)
     # A fixed lock order keeps two multi-workspace commits from deadlocking.
     for workspace_id in sorted(by_workspace):
-        items = by_workspace[workspace_id]
-        stmt = add_to_counter(dialect, OutboxSequence, {"workspace_id": workspace_id},
-                              "last_seq", len(items))
-        last = session.execute(stmt.returning(OutboxSequence.last_seq)).scalar_one()
-        first = last - len(items) + 1
-        session.execute(insert(OutboxEvent), [
-            {"id": item.id, "workspace_id": workspace_id, "seq": first + offset,
-             "type": item.type, "payload": item.payload, "occurred_at": item.occurred_at}
-            for offset, item in enumerate(items)
-        ])
+        if dialect == "postgresql":
+            _append_in_one_statement(session, workspace_id, by_workspace[workspace_id])
+        else:
+            _append(session, dialect, workspace_id, by_workspace[workspace_id])
     session.info[_WROTE] = True
+
+
+def _append(session: Session, dialect: str, workspace_id: uuid.UUID,
+            items: list[DomainEvent]) -> None:
+    stmt = add_to_counter(dialect, OutboxSequence, {"workspace_id": workspace_id},
+                          "last_seq", len(items))
+    last = session.execute(stmt.returning(OutboxSequence.last_seq)).scalar_one()
+    first = last - len(items) + 1
+    session.execute(insert(OutboxEvent), [
+        {"id": item.id, "workspace_id": workspace_id, "seq": first + offset,
+         "type": item.type, "payload": item.payload, "occurred_at": item.occurred_at}
+        for offset, item in enumerate(items)
+    ])
+
+
+# The counter's row lock is held from this statement to the end of the commit, and every
+# commit of the workspace waits for it: one round trip instead of two halves that time.
+_APPEND_PG = text("""
+WITH counter AS (
+    INSERT INTO outbox_sequences (workspace_id, last_seq) VALUES (:workspace_id, :count)
+    ON CONFLICT (workspace_id)
+    DO UPDATE SET last_seq = outbox_sequences.last_seq + EXCLUDED.last_seq
+    RETURNING last_seq)
+INSERT INTO outbox_events (id, workspace_id, seq, type, payload, occurred_at)
+SELECT e.id, :workspace_id, counter.last_seq - :count + e.n, e.type, e.payload::jsonb,
+       e.occurred_at
+FROM counter, unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:payloads AS text[]),
+                     CAST(:times AS timestamptz[])) WITH ORDINALITY
+     AS e(id, type, payload, occurred_at, n)
+""")
+
+
+def _append_in_one_statement(session: Session, workspace_id: uuid.UUID,
+                             items: list[DomainEvent]) -> None:
+    session.execute(_APPEND_PG, {
+        "workspace_id": workspace_id, "count": len(items), "ids": [i.id for i in items],
+        "types": [i.type for i in items],
+        "payloads": [orjson.dumps(i.payload).decode() for i in items],
+        "times": [i.occurred_at for i in items]})
 
 
 @event.listens_for(Session, "after_commit")

@@ -15,12 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.channels.protocol import Address
 from cxprism.channels.service import ChannelService, OpenChannel
-
-try:
-    from cxprism.channels.whatsapp.window import WindowClosed, check_whatsapp_send
-except ImportError:  # TEMP
-    class WindowClosed(Exception): pass  # type: ignore
-    def check_whatsapp_send(*a): pass  # type: ignore
+from cxprism.channels.whatsapp.window import WindowClosed, check_whatsapp_send
 from cxprism.conversations import schemas
 from cxprism.conversations.content import clean_text, safe_html
 from cxprism.conversations.models import Conversation, Message

@@ -38,7 +38,8 @@ class ConversationRepository(WorkspaceRepository[Conversation]):
                                    Conversation.thread_key == thread_key,
                                    Conversation.merged_into_id.is_(None))
         stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-        found: Conversation | None = (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+        result = await self.session.execute(stmt.limit(1))
+        found: Conversation | None = result.scalar_one_or_none()
         return found
 
     async def many(self, ids: Sequence[uuid.UUID]) -> Sequence[Conversation]:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxprism.customers import schemas
+from cxprism.customers import schemas, timeline
 from cxprism.customers.consent import Decision
 from cxprism.customers.identities import IdentityKind
 from cxprism.customers.models import Customer
@@ -120,6 +120,18 @@ async def get_customer(customer_id: uuid.UUID, session: AsyncSession = Session,
                        principal: Principal = Read) -> object:
     service = _service(session, principal)
     return await _out(service, await service.get(customer_id), customer_id)
+
+
+@router.get("/customers/{customer_id}/timeline", response_model=schemas.TimelinePage)
+async def customer_timeline(customer_id: uuid.UUID, cursor: str | None = None,
+                            limit: int | None = None, session: AsyncSession = Session,
+                            principal: Principal = Read) -> object:
+    """Everything the customer did and said, newest first: tracked events and
+    conversation messages, under every id they ever had."""
+    customer = await _service(session, principal).get(customer_id)
+    entries, next_cursor = await timeline.timeline(session, principal.workspace_id, customer.id,
+                                                   cursor, clamp_limit(limit))
+    return {"data": [entry.item for entry in entries], "next_cursor": next_cursor}
 
 
 @router.patch("/customers/{customer_id}", response_model=schemas.CustomerOut)

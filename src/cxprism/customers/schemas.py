@@ -7,7 +7,7 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -223,3 +223,17 @@ class DataSubjectRequestOut(Output):
     requested_by: uuid.UUID | None
     created_at: datetime
     completed_at: datetime | None
+
+
+class TimelineItem(BaseModel):
+    kind: Literal["event", "message"] = Field(
+        description="event: a tracked event (in `event`); message: a conversation message "
+                    "(in `message`)")
+    at: datetime
+    event: dict[str, Any] | None = None
+    message: dict[str, Any] | None = None
+
+
+class TimelinePage(BaseModel):
+    data: list[TimelineItem]
+    next_cursor: str | None = None

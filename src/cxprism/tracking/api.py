@@ -1,4 +1,4 @@
-"""The tracking read API: timelines, events, the event catalogue, counters and groups."""
+"""The tracking read API: events, the event catalogue, counters and groups."""
 
 from __future__ import annotations
 
@@ -22,19 +22,6 @@ Session = Depends(db_session)
 CustomerRead = Depends(require(Permission.CUSTOMERS_READ))
 TrackingRead = Depends(require(Permission.TRACKING_READ))
 MAX_MEMBERS = 200
-
-
-@router.get("/customers/{customer_id}/timeline", response_model=schemas.TimelinePage)
-async def customer_timeline(customer_id: uuid.UUID, cursor: str | None = None,
-                            limit: int | None = None, session: AsyncSession = Session,
-                            principal: Principal = CustomerRead) -> object:
-    """Everything the customer did and said, newest first, under every id they ever had."""
-    service = TrackingService(session, principal.workspace_id)
-    found, next_cursor = await service.search(EventFilter(customer_id=customer_id), cursor,
-                                              clamp_limit(limit))
-    return {"data": [{"kind": "event", "at": e.timestamp,
-                      "event": schemas.TrackedEventOut.of(e)} for e in found],
-            "next_cursor": next_cursor}
 
 
 @router.get("/customers/{customer_id}/groups", response_model=schemas.CustomerGroups)

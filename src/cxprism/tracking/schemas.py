@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -41,17 +41,6 @@ class TrackedEventOut(Output):
             original_timestamp=event.original_timestamp, sent_at=event.sent_at,
             received_at=event.received_at, properties=payload.get("properties") or {},
             traits=payload.get("traits") or {}, context=payload.get("context") or {})
-
-
-class TimelineItem(Output):
-    kind: Literal["event"] = Field(description="What the item is; messages join later.")
-    at: datetime
-    event: TrackedEventOut
-
-
-class TimelinePage(Output):
-    data: list[TimelineItem]
-    next_cursor: str | None = None
 
 
 class EventPage(Output):

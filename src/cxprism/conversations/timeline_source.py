@@ -1,0 +1,45 @@
+"""Conversation messages on the customer timeline (customers.timeline); notes stay in
+the inbox."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxprism.conversations.models import Message
+from cxprism.conversations.schemas import MessageOut
+from cxprism.customers import timeline
+from cxprism.customers.service import CustomerService
+
+
+def _within(bound: timeline.Bound) -> ColumnElement[bool]:
+    if bound.key is None:
+        return Message.created_at <= bound.at
+    if bound.key == "":
+        return Message.created_at < bound.at
+    return or_(Message.created_at < bound.at,
+               and_(Message.created_at == bound.at, Message.id < uuid.UUID(bound.key)))
+
+
+class MessagesTimeline:
+    kind = "message"
+
+    async def newest_first(self, session: AsyncSession, workspace_id: uuid.UUID,
+                           customer_id: uuid.UUID, bound: timeline.Bound | None,
+                           limit: int) -> list[timeline.Entry]:
+        customers = CustomerService(session, workspace_id)
+        ids = [customer_id, *await customers.merged_from(customer_id)]
+        stmt = select(Message).where(Message.workspace_id == workspace_id,
+                                     Message.customer_id.in_(ids), Message.kind != "note")
+        if bound is not None:
+            stmt = stmt.where(_within(bound))
+        stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+        found = (await session.execute(stmt)).scalars().all()
+        return [timeline.Entry(m.created_at, self.kind, str(m.id), {
+            "kind": self.kind, "at": m.created_at,
+            "message": MessageOut.of(m).model_dump(mode="json")}) for m in found]
+
+
+timeline.register(MessagesTimeline())
