@@ -95,7 +95,9 @@ def _load(flag: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 def sms_phase(server: Server, ids: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     path = f"/hooks/twilio_sms/{ids['sms_channel_id']}"
-    spec = {"port": server.port, "path": path, "url": f"http://{HOST}:{server.port}{path}",
+    # Signed for the public URL the server is configured with (CXPRISM_BASE_URL), as Twilio
+    # signs the URL set in its console.
+    spec = {"port": server.port, "path": path, "url": f"http://{HOST}{path}",
             "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "to": SMS_NUMBER,
             "connections": args.sms_connections, "warmup": args.warmup,
             "duration": args.duration, "max_rate": 6000}

@@ -60,7 +60,7 @@ class ChatConnector:
         assert isinstance(config, ChatConfig)
         return config.account
 
-    def recipient_of(self, addresses: list[Address]) -> str | None:
+    def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
         return next((a.value for a in addresses if a.kind == "email"), None)
 
     async def send(self, config: BaseModel, message: OutboundMessage,

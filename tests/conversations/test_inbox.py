@@ -6,11 +6,13 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from cxprism.channels.protocol import SendError
+from cxprism.channels.protocol import ANSWER_LOST, SendError
 from cxprism.conversations.models import Message
+from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
+from cxprism.scheduler.models import Job
 from tests.conversations.helpers import (
     KIND,
     connector,
@@ -264,3 +266,45 @@ async def test_merging_moves_messages_and_points_the_source_at_the_target(
     # A message on the merged-away thread lands on the target.
     await inbound(client, channel, id="z3", **{"from": "a@example.com"}, refs=["z2"])
     assert len(await messages(client, tenant, target["id"])) == 3
+
+
+async def test_a_lost_answer_is_marked_unknown_never_resent(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant,
+        channel: dict[str, object]) -> None:
+    chat = connector()
+    chat.sent.clear()
+    await inbound(client, channel, id="u1", **{"from": "a@example.com"}, text="hi")
+    [conversation] = await conversations(client, tenant)
+    chat.failures[:] = [SendError("read timeout", transient=True, code=ANSWER_LOST)]
+    await client.post(f"/api/v1/conversations/{conversation['id']}/replies",
+                      headers=tenant.headers, json={"text": "hello"})
+    await run_jobs(db)
+    await make_jobs_due(db)
+    assert await run_jobs(db) == 0
+    last = (await messages(client, tenant, conversation["id"]))[-1]
+    assert last["status"] == "unknown" and "not resent" in last["status_reason"]
+    assert chat.sent == []
+
+
+async def test_a_transient_failure_is_retried_and_then_sent(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant,
+        channel: dict[str, object]) -> None:
+    chat = connector()
+    chat.sent.clear()
+    await inbound(client, channel, id="r1", **{"from": "a@example.com"}, text="hi")
+    [conversation] = await conversations(client, tenant)
+    chat.failures[:] = [SendError("429 slow down", transient=True, retry_after=1.0)]
+    await client.post(f"/api/v1/conversations/{conversation['id']}/replies",
+                      headers=tenant.headers, json={"text": "hello"})
+    await run_jobs(db)
+    assert (await messages(client, tenant, conversation["id"]))[-1]["status"] == "queued"
+    await make_jobs_due(db)
+    await run_jobs(db)
+    assert (await messages(client, tenant, conversation["id"]))[-1]["status"] == "sent"
+    assert [m.text for m in chat.sent] == ["hello"]
+
+
+async def make_jobs_due(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(update(Job).values(run_at=utcnow()))
+        await session.commit()

@@ -135,6 +135,12 @@ class SendResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+# SendError.code when the provider may have taken the message but its answer was lost (a
+# read timeout, a dropped connection after the request went out): resending could deliver
+# twice, so the message is marked ``unknown`` for review instead of being retried.
+ANSWER_LOST = "answer_lost"
+
+
 class SendError(Exception):
     """A send failed. ``transient``: trying again later may work (timeouts, 429, 5xx)."""
 
@@ -197,7 +203,7 @@ class Connector(Protocol):
 
     def address_of(self, config: BaseModel) -> str: ...
 
-    def recipient_of(self, addresses: list[Address]) -> str | None:
+    def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
         """The customer's address on this channel among their identities, if any."""
         ...
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.bus import events
 from cxprism.channels.protocol import (
+    ANSWER_LOST,
     Address,
     DeliveryStatus,
     OutboundMessage,
@@ -62,7 +63,11 @@ async def _after_failure(session: AsyncSession, message: Message, channel: OpenC
                          outbound: OutboundMessage, exc: SendError, *,
                          http: httpx.AsyncClient, attempt: int,
                          last_attempt: bool) -> SendResult | None:
-    """A retry (raised), a fallback's result, or None once the message is marked failed."""
+    """A retry (raised), a fallback's result, or None once the message is marked failed
+    (or unknown)."""
+    if exc.code == ANSWER_LOST:
+        _unknown(session, message, str(exc))
+        return None
     if exc.code != VISITOR_OFFLINE:
         _give_up_or_retry(session, message, exc, attempt, last_attempt)
         return None
@@ -99,6 +104,7 @@ async def _email_instead(session: AsyncSession, message: Message, chat: OpenChan
     identities = await CustomerService(session, message.workspace_id).identities_of(
         message.customer_id)
     recipient = email.connector.recipient_of(
+        email.config,
         [Address(kind=i.kind, value=i.value, namespace=i.namespace) for i in identities])
     if recipient is None:
         _failed(session, message, "the visitor left the chat and left no email address",
@@ -130,6 +136,13 @@ def _sent(session: AsyncSession, message: Message, result: SendResult) -> None:
     message.sent_at = utcnow()
     advance(message, DeliveryStatus(result.status), None, message.sent_at)
     _event(session, "message.sent", message)
+
+
+def _unknown(session: AsyncSession, message: Message, reason: str) -> None:
+    """The provider may have the message: never resent blindly, left for review."""
+    log.warning("message %s: outcome unknown: %s", message.id, reason)
+    advance(message, DeliveryStatus.UNKNOWN, f"outcome unknown, not resent: {reason}", utcnow())
+    _event(session, "message.status_changed", message, previous="queued")
 
 
 def _failed(session: AsyncSession, message: Message, reason: str, code: str | None) -> None:

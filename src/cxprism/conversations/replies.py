@@ -66,7 +66,7 @@ class ReplyService(ConversationService):
         customer = await customers.get(conversation.customer_id)
         addresses = [Address(kind=i.kind, value=i.value, namespace=i.namespace)
                      for i in await customers.identities_of(customer.id)]
-        recipient = channel.connector.recipient_of(addresses)
+        recipient = channel.connector.recipient_of(channel.config, addresses)
         if recipient is None:
             raise Unprocessable(
                 f"The customer has no address a {channel.channel.kind} channel can reach; "

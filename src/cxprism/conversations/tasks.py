@@ -31,7 +31,7 @@ def http_client() -> httpx.AsyncClient:
     return client
 
 
-@jobs.register(SEND_JOB)
+@jobs.register(SEND_JOB, external=True)
 async def send_message(ctx: JobContext) -> None:
     if ctx.workspace_id is None:
         return

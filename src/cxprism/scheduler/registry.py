@@ -34,14 +34,25 @@ JobHandler = Callable[[JobContext], Awaitable[None]]
 class JobRegistry:
     handlers: dict[str, JobHandler] = field(default_factory=dict)
 
-    def register(self, kind: str) -> Callable[[JobHandler], JobHandler]:
+    external: set[str] = field(default_factory=set)
+
+    def register(self, kind: str, *, external: bool = False) -> Callable[[JobHandler], JobHandler]:
+        """``external``: the handler acts outside the database (sends a message, calls an
+        API). Such a job is never batched with others, whose failure would roll back and
+        re-run it, and its transaction commits as soon as it has run."""
+
         def decorate(handler: JobHandler) -> JobHandler:
             if kind in self.handlers:
                 raise ValueError(f"job kind {kind!r} is registered twice")
             self.handlers[kind] = handler
+            if external:
+                self.external.add(kind)
             return handler
 
         return decorate
+
+    def is_external(self, kind: str) -> bool:
+        return kind in self.external
 
     def get(self, kind: str) -> JobHandler | None:
         return self.handlers.get(kind)

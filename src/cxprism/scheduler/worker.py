@@ -109,10 +109,22 @@ class Worker:
         return jobs
 
     async def _execute(self, jobs: list[repo.ClaimedJob], stop: asyncio.Event | None) -> None:
+        external = [job for job in jobs if self.registry.is_external(job.kind)]
+        batched = [job for job in jobs if not self.registry.is_external(job.kind)]
+        for job in external:  # one transaction each, run once: a send is never repeated
+            await self._execute_batch([job], stop, together=False)
+        if batched:
+            await self._execute_batch(batched, stop, together=True)
+
+    async def _execute_batch(self, jobs: list[repo.ClaimedJob], stop: asyncio.Event | None,
+                             *, together: bool) -> None:
         async with self.db.session() as session:
             mine = await repo.hold(session, [job.id for job in jobs], self.owner)
             runnable = [job for job in jobs if job.id in mine]
-            outcome = await self._run_together(session, runnable, stop)
+            if together:
+                outcome = await self._run_together(session, runnable, stop)
+            else:
+                outcome = await self._run_isolated(session, runnable, stop)
             if outcome is None:
                 # A handler failed: undo the whole batch, then run each job in its own
                 # savepoint so only the failing ones roll back. Handlers that had run are

@@ -101,9 +101,9 @@ def test_speaks_the_connector_protocol() -> None:
     assert connector.secret_fields == frozenset({"smtp_password"})
     cfg = EmailConfig(address="Help@Acme.test", smtp_host="smtp.acme.test")
     assert connector.address_of(cfg) == "help@acme.test"
-    assert connector.recipient_of([Address("phone", "+441234"), Address("email", "a@x.test"),
+    assert connector.recipient_of(cfg, [Address("phone", "+441234"), Address("email", "a@x.test"),
                                    Address("email", "b@x.test")]) == "a@x.test"
-    assert connector.recipient_of([Address("phone", "+441234")]) is None
+    assert connector.recipient_of(cfg, [Address("phone", "+441234")]) is None
 
 
 async def test_send_through_the_relay_keeps_threading_headers(relay: Relay) -> None:

@@ -233,8 +233,10 @@ def test_a_stale_request_is_refused() -> None:
 def test_recipient_is_the_first_social_identity() -> None:
     addresses = [Address("email", "j@example.com"), Address("social", "jane", "twitter"),
                  Address("social", "jane.ig", "instagram")]
-    assert connector.recipient_of(addresses) == "jane"
-    assert connector.recipient_of([Address("phone", "+14155550100")]) is None
+    assert connector.recipient_of(CONFIG, addresses) == "jane"
+    instagram = CONFIG.model_copy(update={"network": "instagram"})
+    assert connector.recipient_of(instagram, addresses) == "jane.ig"  # the channel's network
+    assert connector.recipient_of(CONFIG, [Address("phone", "+14155550100")]) is None
 
 
 @pytest.mark.parametrize("changes", [

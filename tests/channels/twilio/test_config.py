@@ -32,8 +32,8 @@ def test_addresses() -> None:
     assert TwilioVoiceConnector().address_of(voice_config()) == FAKE_PHONE_NUMBER
     identities = [Address("email", "ana@example.com"), Address("phone", "+14155550100"),
                   Address("phone", "+14155550101")]
-    assert TwilioSmsConnector().recipient_of(identities) == "+14155550100"
-    assert TwilioWhatsAppConnector().recipient_of(identities[:1]) is None
+    assert TwilioSmsConnector().recipient_of(sms_config(), identities) == "+14155550100"
+    assert TwilioWhatsAppConnector().recipient_of(whatsapp_config(), identities[:1]) is None
 
 
 def test_the_token_stays_out_of_reprs() -> None:

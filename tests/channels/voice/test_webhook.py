@@ -145,10 +145,10 @@ async def test_voice_channels_do_not_send() -> None:
 
 
 def test_the_recipient_is_the_first_phone_identity() -> None:
-    assert connector.recipient_of([Address("email", "a@example.com"),
+    assert connector.recipient_of(CONFIG, [Address("email", "a@example.com"),
                                    Address("phone", "+14155550100"),
                                    Address("phone", "+14155550111")]) == "+14155550100"
-    assert connector.recipient_of([]) is None
+    assert connector.recipient_of(CONFIG, []) is None
 
 
 @pytest.mark.parametrize("changes", [

@@ -22,7 +22,7 @@ def test_the_connector_speaks_the_protocol() -> None:
     assert connector.kind == "whatsapp_cloud"
     assert connector.secret_fields == frozenset({"access_token", "app_secret", "verify_token"})
     assert connector.address_of(cloud_config()) == FAKE_PHONE_NUMBER_ID
-    assert connector.recipient_of([Address("email", "a@example.com"),
+    assert connector.recipient_of(cloud_config(), [Address("email", "a@example.com"),
                                    Address("phone", "+16505551234")]) == "+16505551234"
 
 

@@ -46,7 +46,7 @@ class EmailConnector:
     def address_of(self, config: BaseModel) -> str:
         return _email_config(config).address
 
-    def recipient_of(self, addresses: list[Address]) -> str | None:
+    def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
         return next((a.value for a in addresses if a.kind == "email" and a.value), None)
 
     async def send(self, config: BaseModel, message: OutboundMessage,

@@ -58,8 +58,11 @@ class SocialConnector:
         social = _social(config)
         return f"{social.network}:{social.account}"
 
-    def recipient_of(self, addresses: list[Address]) -> str | None:
-        return next((a.value for a in addresses if a.kind == "social"), None)
+    def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
+        """The customer's handle on this channel's network (not their handle elsewhere)."""
+        network = _social(config).network
+        return next((a.value for a in addresses
+                     if a.kind == "social" and a.namespace == network), None)
 
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:

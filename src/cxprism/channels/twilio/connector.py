@@ -52,7 +52,7 @@ class _TwilioMessaging:
             raise ValueError("the channel's configuration has no number")
         return number
 
-    def recipient_of(self, addresses: list[Address]) -> str | None:
+    def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
         return next((a.value for a in addresses if a.kind == "phone"), None)
 
     async def send(self, config: BaseModel, message: OutboundMessage,

@@ -60,7 +60,7 @@ class VoiceConnector:
     def address_of(self, config: BaseModel) -> str:
         return _voice(config).phone_number
 
-    def recipient_of(self, addresses: list[Address]) -> str | None:
+    def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
         return next((a.value for a in addresses if a.kind == "phone"), None)
 
     async def send(self, config: BaseModel, message: OutboundMessage,

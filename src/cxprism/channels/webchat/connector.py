@@ -61,7 +61,7 @@ class WebchatConnector:
         assert isinstance(config, WebchatConfig)
         return config.site
 
-    def recipient_of(self, addresses: list[Address]) -> str | None:
+    def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
         return next((a.value for a in addresses if a.kind == VISITOR), None)
 
     async def send(self, config: BaseModel, message: OutboundMessage,

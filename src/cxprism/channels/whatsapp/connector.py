@@ -47,7 +47,7 @@ class WhatsAppCloudConnector:
     def address_of(self, config: BaseModel) -> str:
         return _cloud(config).phone_number_id
 
-    def recipient_of(self, addresses: list[Address]) -> str | None:
+    def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
         return next((a.value for a in addresses if a.kind == "phone"), None)
 
     async def send(self, config: BaseModel, message: OutboundMessage,

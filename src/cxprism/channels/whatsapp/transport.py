@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from cxprism.channels.protocol import SendError
+from cxprism.channels.protocol import ANSWER_LOST, SendError
 
 MAX_RETRY_AFTER = 24 * 3600.0  # a longer wait is a misreading, not advice
 MAX_REASON_CHARS = 500
@@ -27,8 +27,9 @@ async def post(http: httpx.AsyncClient, url: str, *, provider: str,
     try:
         return await http.post(url, **kwargs)
     except httpx.TimeoutException as exc:
-        # Only a connect timeout proves nothing was sent; the code lets the caller tell.
-        code = "connect_timeout" if isinstance(exc, httpx.ConnectTimeout) else "timeout"
+        # Only a connect timeout proves nothing was sent; otherwise the provider may have
+        # taken the message and its answer was lost: the code tells the caller so.
+        code = "connect_timeout" if isinstance(exc, httpx.ConnectTimeout) else ANSWER_LOST
         raise SendError(f"{provider} did not answer in time ({type(exc).__name__})",
                         transient=True, code=code) from exc
     except httpx.TransportError as exc:
