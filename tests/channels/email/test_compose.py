@@ -197,7 +197,7 @@ def test_compose_then_parse_round_trip(subject: str, text: str, parent: str,
                            inbox=None).messages
     assert parsed.external_id == message_id
     expected_subject = " ".join(subject.split())
-    if not subject.strip().lower().startswith("re:"):
+    if expected_subject and not subject.strip().lower().startswith("re:"):
         expected_subject = f"Re: {expected_subject}"
     assert parsed.subject == expected_subject or (parsed.subject is None and not
                                                   expected_subject)
