@@ -11,12 +11,14 @@ from starlette.types import ASGIApp
 from cxprism import __version__, health
 from cxprism.channels import api as channels_api
 from cxprism.channels import builtin as builtin_channels  # noqa: F401 - registers connectors
+from cxprism.channels.cache import channel_cache_of
 from cxprism.config import Settings, get_settings
 from cxprism.conversations import api as conversations_api
 from cxprism.conversations import chat as webchat
 from cxprism.conversations import hooks as conversation_hooks
 from cxprism.conversations import privacy as conversations_privacy  # noqa: F401 - its holder
 from cxprism.conversations import timeline_source as messages_timeline  # noqa: F401
+from cxprism.conversations.batcher import batcher_of
 from cxprism.conversations.mail_server import start_mail_server
 from cxprism.customers import api as customers_api
 from cxprism.kit.db import Database
@@ -61,12 +63,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         runtime = Runtime(app.state.db, settings) if start_workers else None
         if runtime is not None:
             await runtime.start()
-        mail = await start_mail_server(app.state.db, app.state.storage, settings)
+        mail = await start_mail_server(channel_cache_of(app.state), batcher_of(app.state),
+                                       settings)
         try:
             yield
         finally:
             if mail is not None:
                 await mail.stop()
+            await batcher_of(app.state).close()  # answer every delivery already queued
             gateway: Gateway | None = getattr(app.state, "tracking_gateway", None)
             if gateway is not None:
                 await gateway.ingestor.close()  # answer every request already queued

@@ -14,7 +14,9 @@ import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from cxprism.channels.cache import ChannelCache
 from cxprism.config import Settings
+from cxprism.conversations.batcher import InboundBatcher
 from cxprism.conversations.mail_server import start_mail_server
 from cxprism.kit.db import Database
 from cxprism.kit.storage import LocalStorage
@@ -51,7 +53,8 @@ async def relay() -> AsyncIterator[Relay]:
 @pytest.fixture
 async def mail_port(db: Database, settings: Settings) -> AsyncIterator[int]:
     live = settings.model_copy(update={"smtp_enabled": True, "smtp_port": 0})
-    server = await start_mail_server(db, LocalStorage(settings.storage_dir), live)
+    batcher = InboundBatcher(db, LocalStorage(settings.storage_dir))
+    server = await start_mail_server(ChannelCache(db), batcher, live)
     assert server is not None
     yield server.port
     await server.stop()

@@ -263,9 +263,10 @@ async def test_merging_moves_messages_and_points_the_source_at_the_target(
     again = await client.post(f"/api/v1/conversations/{target['id']}/merge",
                               headers=tenant.headers, json={"source_id": source["id"]})
     assert again.status_code == 409
-    # A message on the merged-away thread lands on the target.
+    # Messages on the merged-away thread land on the target, by reply chain or thread.
     await inbound(client, channel, id="z3", **{"from": "a@example.com"}, refs=["z2"])
-    assert len(await messages(client, tenant, target["id"])) == 3
+    await inbound(client, channel, id="z4", **{"from": "a@example.com"}, thread="2")
+    assert len(await messages(client, tenant, target["id"])) == 4
 
 
 async def test_a_lost_answer_is_marked_unknown_never_resent(

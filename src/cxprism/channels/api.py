@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.channels import schemas
+from cxprism.channels.cache import channel_cache_of
 from cxprism.channels.models import Channel
 from cxprism.channels.protocol import WebhookConnector
 from cxprism.channels.registry import registry
@@ -55,6 +56,7 @@ async def list_channels(request: Request, kind: str | None = None,
 async def create_channel(request: Request, data: schemas.ChannelCreate,
                          session: AsyncSession = Session, principal: Principal = Manage) -> object:
     channel = await ChannelService(session, principal.workspace_id).create(data)
+    channel_cache_of(request.app.state).forget()
     return _out(request, channel)
 
 
@@ -68,4 +70,5 @@ async def get_channel(request: Request, channel_id: uuid.UUID, session: AsyncSes
 async def update_channel(request: Request, channel_id: uuid.UUID, data: schemas.ChannelUpdate,
                          session: AsyncSession = Session, principal: Principal = Manage) -> object:
     channel = await ChannelService(session, principal.workspace_id).update(channel_id, data)
+    channel_cache_of(request.app.state).forget()
     return _out(request, channel)

@@ -12,12 +12,17 @@ from cxprism.conversations.models import Message
 from cxprism.conversations.repository import ConversationRepository
 
 HISTORY = 50
+MAX_MERGE_HOPS = 20
 
 
 async def visitor_history(session: AsyncSession, channel: Channel,
                           visitor_id: str) -> list[dict[str, Any]]:
     conversations = ConversationRepository(session, channel.workspace_id)
     conversation = await conversations.latest_in_thread(channel.id, f"webchat:{visitor_id}")
+    for _ in range(MAX_MERGE_HOPS):  # merged into another conversation: show that one
+        if conversation is None or conversation.merged_into_id is None:
+            break
+        conversation = await conversations.get(conversation.merged_into_id)
     if conversation is None:
         return []
     stmt = select(Message).where(

@@ -3,6 +3,8 @@
 There is no API key here: the connector verifies the provider's signature with the
 channel's secret before anything is parsed, and a request that fails gets 403 and
 changes nothing. Replays are harmless (inbound items deduplicate by provider id).
+Concurrent webhooks are committed together (conversations.batcher); each is answered
+only once its items are committed.
 """
 
 from __future__ import annotations
@@ -10,52 +12,47 @@ from __future__ import annotations
 import uuid
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Request, Response
 
-from cxprism.channels import repository as channel_repo
+from cxprism.channels.cache import channel_cache_of
 from cxprism.channels.protocol import (
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
 )
 from cxprism.channels.registry import UnknownChannelKind, registry
-from cxprism.channels.service import open_channel
-from cxprism.conversations.inbound import InboundService
+from cxprism.conversations.batcher import batcher_of
 from cxprism.kit.errors import BadRequest, Forbidden, NotFound
-from cxprism.kit.http import TransactionalRoute, db_session
 
-router = APIRouter(route_class=TransactionalRoute, tags=["webhooks in"], include_in_schema=False)
+router = APIRouter(tags=["webhooks in"], include_in_schema=False)
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 1000
 
 
 @router.api_route("/hooks/{kind}/{channel_id}", methods=["GET", "POST"])
-async def provider_webhook(kind: str, channel_id: uuid.UUID, request: Request,
-                           session: AsyncSession = Depends(db_session)) -> Response:
+async def provider_webhook(kind: str, channel_id: uuid.UUID, request: Request) -> Response:
     try:
         connector = registry.webhook(kind)
     except UnknownChannelKind:
         connector = None
-    channel = await channel_repo.inbound_channel(session, kind, channel_id)
+    channel = await channel_cache_of(request.app.state).by_id(kind, channel_id)
     if connector is None or channel is None:
         raise NotFound("No active channel receives webhooks here.")
-    opened = open_channel(channel)
     webhook = await _webhook_request(request)
     try:
-        result = connector.handle_webhook(opened.config, webhook)
+        result = connector.handle_webhook(channel.config, webhook)
     except SignatureInvalid as exc:
         raise Forbidden(f"The webhook signature is not valid: {exc}",
                         code="invalid_signature") from None
     except PayloadInvalid as exc:
         raise BadRequest(f"The webhook payload cannot be read: {exc}",
                          code="invalid_payload") from None
-    storage = request.app.state.storage
-    try:
-        await InboundService(session, channel.workspace_id, storage).ingest(opened, result)
-    except PayloadInvalid as exc:
-        raise BadRequest(f"The webhook payload cannot be stored: {exc}",
-                         code="invalid_payload") from None
+    if result.messages or result.statuses:
+        try:
+            await batcher_of(request.app.state).store([(channel, result)])
+        except PayloadInvalid as exc:
+            raise BadRequest(f"The webhook payload cannot be stored: {exc}",
+                             code="invalid_payload") from None
     return Response(result.body, status_code=result.status_code, media_type=result.content_type)
 
 

@@ -137,7 +137,8 @@ class InboundService:
             if earlier is not None:
                 found = await self.conversations.get(earlier.conversation_id)
         if found is None and item.thread_key:
-            latest = await self.conversations.latest_in_thread(channel.channel.id, item.thread_key)
+            latest = await self.conversations.latest_in_thread(channel.channel.id,
+                                                               item.thread_key, customer_id)
             if latest is not None and _still_open(latest):
                 found = latest
         while found is not None and found.merged_into_id is not None:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import logging
 
+from cxprism.channels.cache import ChannelCache
 from cxprism.channels.email.smtp_server import InboundSmtp
 from cxprism.config import Settings
+from cxprism.conversations.batcher import InboundBatcher
 from cxprism.conversations.email_inbound import EmailInbound
-from cxprism.kit.db import Database
-from cxprism.kit.storage import Storage
 
 log = logging.getLogger("cxprism.email")
 
 
-async def start_mail_server(db: Database, storage: Storage,
+async def start_mail_server(channels: ChannelCache, batcher: InboundBatcher,
                             settings: Settings) -> InboundSmtp | None:
     if not settings.smtp_enabled:
         return None
-    inbound = EmailInbound(db, storage)
+    inbound = EmailInbound(channels, batcher)
     server = InboundSmtp(settings.smtp_host, settings.smtp_port, accepts=inbound.accepts,
                          deliver=inbound.deliver)
     await server.start()

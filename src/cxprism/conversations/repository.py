@@ -33,10 +33,15 @@ class ConversationRepository(WorkspaceRepository[Conversation]):
     async def by_reply_token(self, token: str) -> Conversation | None:
         return await self.one_or_none(Conversation.reply_token == token)
 
-    async def latest_in_thread(self, channel_id: uuid.UUID, thread_key: str) -> Conversation | None:
+    async def latest_in_thread(self, channel_id: uuid.UUID, thread_key: str,
+                               customer_id: uuid.UUID | None = None) -> Conversation | None:
+        """The customer's latest conversation on this provider thread (a social post's
+        commenters each get their own; ``customer_id=None``: anyone's). It may have been
+        merged away: the caller follows ``merged_into_id``."""
         stmt = self.select().where(Conversation.channel_id == channel_id,
-                                   Conversation.thread_key == thread_key,
-                                   Conversation.merged_into_id.is_(None))
+                                   Conversation.thread_key == thread_key)
+        if customer_id is not None:
+            stmt = stmt.where(Conversation.customer_id == customer_id)
         stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
         result = await self.session.execute(stmt.limit(1))
         found: Conversation | None = result.scalar_one_or_none()
