@@ -27,6 +27,7 @@ from cxprism.kit.storage import Storage
 
 log = logging.getLogger("cxprism.conversations")
 MAX_DELIVERIES_PER_COMMIT = 200
+POSTGRES_FLUSHERS = 4
 COMMIT_ATTEMPTS = 4
 
 # One delivery: what one request brought, per channel (a mail for two inboxes has two).
@@ -41,24 +42,30 @@ class _Waiting:
 
 class InboundBatcher:
     def __init__(self, db: Database, storage: Storage,
-                 max_per_commit: int = MAX_DELIVERIES_PER_COMMIT) -> None:
+                 max_per_commit: int = MAX_DELIVERIES_PER_COMMIT,
+                 flushers: int | None = None) -> None:
         self.db = db
         self.storage = storage
         self.max_per_commit = max_per_commit
+        # PostgreSQL: while one batch waits on the database, another is worked on (a
+        # deadlock between them is retried); SQLite has one writer.
+        self.flushers = flushers or (POSTGRES_FLUSHERS if db.dialect == "postgresql" else 1)
         self._queue: deque[_Waiting] = deque()
-        self._flusher: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
 
     async def store(self, delivery: Delivery) -> None:
         """Returns once the delivery is committed; raises what storing it raised."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Waiting(delivery, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_all(), name="inbound-flusher")
+        if len(self._running) < self.flushers and (not self._running or len(self._queue) > 1):
+            task = asyncio.create_task(self._flush_all(), name="inbound-flusher")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         await asyncio.shield(future)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _flush_all(self) -> None:
         while self._queue:
