@@ -100,7 +100,7 @@ def sms_phase(server: Server, ids: dict[str, str], args: argparse.Namespace) -> 
     spec = {"port": server.port, "path": path, "url": f"http://{HOST}{path}",
             "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "to": SMS_NUMBER,
             "connections": args.sms_connections, "warmup": args.warmup,
-            "duration": args.duration, "max_rate": 6000}
+            "duration": args.duration, "max_rate": 6000, "senders": args.senders}
     floor = _load("--sms-load", {**spec, "floor": True})
     ours = _load("--sms-load", spec)
     return {"ours": ours, "http_floor": floor}
@@ -207,6 +207,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--sms-connections", type=int, default=32)
     parser.add_argument("--smtp-connections", type=int, default=16)
+    parser.add_argument("--senders", type=int, default=2000,
+                        help="distinct SMS senders (new ones cost a profile each)")
     parser.add_argument("--server-processes", type=int, default=1,
                         help="serve --processes N (they share the HTTP and SMTP ports)")
     args = parser.parse_args()

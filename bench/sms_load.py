@@ -1,6 +1,6 @@
 """The SMS benchmark's load generator (a separate process): signed Twilio webhooks.
 
-Every request is a distinct inbound SMS (its own MessageSid, one of 2,000 customers),
+Every request is a distinct inbound SMS (its own MessageSid, from one of ``senders``),
 form-encoded and signed with the channel's auth token exactly as Twilio signs, prepared
 before the clock starts; keep-alive HTTP/1.1 connections send them closed-loop. A 200
 (TwiML) means the message is committed.
@@ -26,7 +26,8 @@ def prepare(spec: dict[str, Any], count: int) -> list[bytes]:
     requests = []
     for number in range(count):
         params = {"AccountSid": spec["account_sid"], "MessageSid": f"SM{tag}{number:020d}",
-                  "SmsSid": f"SM{tag}{number:020d}", "From": f"+1415555{number % 2000:04d}",
+                  "SmsSid": f"SM{tag}{number:020d}",
+                  "From": f"+1415555{number % spec['senders']:04d}",
                   "To": spec["to"], "Body": f"Where is my order {number}? It was due Monday.",
                   "NumMedia": "0", "NumSegments": "1", "ApiVersion": "2010-04-01"}
         pairs = sorted(params.items())

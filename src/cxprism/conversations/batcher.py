@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import deque
+import uuid
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
@@ -95,6 +96,32 @@ class InboundBatcher:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _commit(self, batch: list[_Waiting]) -> list[Exception | None]:
+        """All together first (a few queries for the whole batch, no savepoints); if any
+        delivery cannot be stored, again one savepoint each so it fails alone."""
+        try:
+            await self._commit_together(batch)
+            return [None] * len(batch)
+        except DBAPIError as exc:
+            if is_transient(exc):
+                raise
+        except Exception:  # noqa: S110 - found again, and answered, delivery by delivery
+            pass
+        return await self._commit_apart(batch)
+
+    async def _commit_together(self, batch: list[_Waiting]) -> None:
+        by_workspace: dict[uuid.UUID, Delivery] = defaultdict(list)
+        for waiting in batch:
+            for channel, result in waiting.delivery:
+                by_workspace[channel.channel.workspace_id].append((channel, result))
+        async with self.db.session() as session:
+            for workspace_id in sorted(by_workspace):  # a fixed lock order across batches
+                inbound = InboundService(session, workspace_id, self.storage)
+                await inbound.prepare(by_workspace[workspace_id])
+                for channel, result in by_workspace[workspace_id]:
+                    await inbound.ingest(channel, result)
+            await session.commit()
+
+    async def _commit_apart(self, batch: list[_Waiting]) -> list[Exception | None]:
         outcomes: list[Exception | None] = []
         async with self.db.session() as session:
             for waiting in batch:

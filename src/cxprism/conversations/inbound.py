@@ -55,6 +55,23 @@ class InboundService:
         self.storage = storage
         self.conversations = ConversationRepository(session, workspace_id)
         self.messages = MessageRepository(session, workspace_id)
+        # What prepare() looked up for a batch: provider ids stored already, per channel,
+        # and the owner of each sender identity (None: ask item by item).
+        self._stored_ids: dict[uuid.UUID, set[str]] | None = None
+        self._owners: dict[Identity, uuid.UUID] | None = None
+
+    async def prepare(self, deliveries: list[tuple[OpenChannel, WebhookResult]]) -> None:
+        """Look up for a whole batch what :meth:`receive` would ask item by item."""
+        stored: dict[uuid.UUID, set[str]] = {}
+        identities: set[Identity] = set()
+        for channel, result in deliveries:
+            ids = [item.external_id for item in result.messages]
+            stored.setdefault(channel.channel.id, set()).update(
+                await self.messages.existing_external_ids(channel.channel.id, ids))
+            identities.update(i for item in result.messages for i in _valid(item.sender))
+        self._stored_ids = stored
+        customers = CustomerService(self.session, self.workspace_id)
+        self._owners = dict(await customers.owners(sorted(identities))) if identities else {}
 
     async def ingest(self, channel: OpenChannel, result: WebhookResult) -> list[Message]:
         """Store every item and status a webhook (or a mail) carried; the new messages."""
@@ -70,7 +87,7 @@ class InboundService:
     async def receive(self, channel: OpenChannel, item: InboundMessage) -> Message | None:
         """Store one inbound item; None when it was stored before (a replay)."""
         channel_id = channel.channel.id
-        if await self.messages.by_external_id(channel_id, item.external_id) is not None:
+        if await self._stored_before(channel_id, item.external_id):
             return None
         try:
             customer_id = await self._customer_of(item)
@@ -93,9 +110,17 @@ class InboundService:
             sent_at=item.sent_at, created_at=now)
         self.messages.add(message)
         self._touch(conversation, item, now)
-        await self.messages.flush()
+        if self._stored_ids is not None:
+            self._stored_ids.setdefault(channel_id, set()).add(message.external_id or "")
+        else:
+            await self.messages.flush()
         self._event("message.received", message, channel_kind=channel.channel.kind)
         return message
+
+    async def _stored_before(self, channel_id: uuid.UUID, external_id: str) -> bool:
+        if self._stored_ids is not None and channel_id in self._stored_ids:
+            return external_id[:255] in self._stored_ids[channel_id]
+        return await self.messages.by_external_id(channel_id, external_id) is not None
 
     async def apply_status(self, channel: OpenChannel, update: StatusUpdate) -> Message | None:
         message = await self.messages.by_external_id(channel.channel.id, update.external_id)
@@ -114,14 +139,24 @@ class InboundService:
         if not identities:
             raise PayloadInvalid("the item names no sender")
         customers = CustomerService(self.session, self.workspace_id)
-        if name is None:
-            # Most items come from people we know by every id given: one query, no writes.
-            owners = await customers.owners(identities)
-            known = set(owners.values())
-            if len(owners) == len(set(identities)) and len(known) == 1:
-                return known.pop()
+        owners = await self._owners_of(customers, identities)
+        known = set(owners.values())
+        if name is None and len(owners) == len(set(identities)) and len(known) == 1:
+            return known.pop()  # most items come from people known by every id they give
         traits = {"name": clean_text(name)[:200]} if name else None
-        return (await customers.identify(identities, traits)).id
+        customer_id = (await customers.identify(identities, traits)).id
+        if self._owners is not None:
+            if len(known) > 1:
+                self._owners = None  # profiles were merged: what was looked up is stale
+            else:
+                self._owners.update(dict.fromkeys(identities, customer_id))
+        return customer_id
+
+    async def _owners_of(self, customers: CustomerService,
+                         identities: list[Identity]) -> dict[Identity, uuid.UUID]:
+        if self._owners is not None:
+            return {i: self._owners[i] for i in identities if i in self._owners}
+        return dict(await customers.owners(identities))
 
     async def _customer_of(self, item: InboundMessage) -> uuid.UUID:
         return await self.identify(item.sender)
@@ -196,6 +231,17 @@ class InboundService:
             "customer_id": str(message.customer_id), "channel_id": str(message.channel_id),
             "kind": message.kind, "direction": message.direction, "status": message.status,
             **extra})
+
+
+def _valid(addresses: list[Address]) -> list[Identity]:
+    """The identities among ``addresses`` that can be one (others fail later, per item)."""
+    found = []
+    for address in addresses:
+        try:
+            found.append(normalise(address.kind, address.value, address.namespace))
+        except InvalidIdentity:
+            continue
+    return found
 
 
 def _identity(address: Address) -> Identity:

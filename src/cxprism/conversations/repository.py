@@ -125,6 +125,15 @@ class MessageRepository(WorkspaceRepository[Message]):
         return await self.one_or_none(Message.channel_id == channel_id,
                                       Message.external_id == external_id)
 
+    async def existing_external_ids(self, channel_id: uuid.UUID,
+                                    external_ids: Sequence[str]) -> set[str]:
+        if not external_ids:
+            return set()
+        stmt = select(Message.external_id).where(
+            Message.workspace_id == self.workspace_id, Message.channel_id == channel_id,
+            Message.external_id.in_(sorted({e[:255] for e in external_ids})))
+        return {row for row in (await self.session.execute(stmt)).scalars() if row}
+
     async def by_idempotency_key(self, key: str) -> Message | None:
         return await self.one_or_none(Message.idempotency_key == key)
 
