@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
+from sqlalchemy import select
 
+from cxprism.channels.protocol import Address, InboundMessage, WebhookResult
+from cxprism.channels.service import ChannelService
+from cxprism.config import Settings
+from cxprism.conversations.batcher import InboundBatcher
+from cxprism.conversations.models import Message
+from cxprism.customers.service import CustomerService
 from cxprism.kit.db import Database
+from cxprism.kit.storage import LocalStorage
 from tests.conversations.helpers import inbound, make_channel
 from tests.conversations.test_inbox import message_count
 from tests.fixtures.builders import Tenant
@@ -27,3 +36,31 @@ async def test_concurrent_webhooks_are_all_stored_and_a_bad_one_fails_alone(
     # Each (person, thread) pair is one conversation, however the commits were grouped.
     pairs = {(n % 7, n % 5) for n in range(40)}
     assert len(listed.json()["data"]) == len(pairs)
+
+
+async def test_a_merge_inside_a_batch_sends_later_items_to_the_live_profile(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant, settings: Settings) -> None:
+    channel = await make_channel(client, tenant.headers)
+    for email in ("ann@example.com", "ann.work@example.com"):
+        created = await client.post("/api/v1/customers", headers=tenant.headers, json={
+            "identities": [{"kind": "email", "value": email}]})
+        assert created.status_code == 201, created.text
+    async with db.session() as session:
+        opened = await ChannelService(session, tenant.workspace_id).open(
+            uuid.UUID(channel["id"]))
+
+    def item(n: int, *emails: str) -> InboundMessage:
+        return InboundMessage(external_id=f"b{n}", sender=[Address("email", e) for e in emails],
+                              text=f"item {n}", thread_key=f"t{n}")
+
+    batch = WebhookResult(messages=[
+        item(1, "ann.work@example.com"),
+        item(2, "ann@example.com", "ann.work@example.com"),  # one person after all: merged
+        item(3, "ann.work@example.com")])
+    await InboundBatcher(db, LocalStorage(settings.storage_dir)).store([(opened, batch)])
+    async with db.session() as session:
+        rows = (await session.execute(select(Message).order_by(Message.external_id))).scalars()
+        owners = {m.external_id: m.customer_id for m in rows}
+        live = await CustomerService(session, tenant.workspace_id).get(owners["b3"])
+    assert live.merged_into_id is None  # never a merged-away profile
+    assert owners["b2"] == owners["b3"] == live.id
