@@ -14,6 +14,9 @@ from cxprism.conversations.schemas import ConversationOut, MessageOut
 from cxprism.customers import holders
 from cxprism.customers.identities import Identity
 from cxprism.customers.service import CustomerService
+from cxprism.scheduler.service import enqueue
+
+FORGET_ATTACHMENTS = "conversations.forget_attachments"
 
 
 async def _customer_ids(session: AsyncSession, workspace_id: uuid.UUID,
@@ -53,9 +56,12 @@ class Conversations:
             return
         conversation_ids = select(Conversation.id).where(
             Conversation.workspace_id == workspace_id, Conversation.customer_id.in_(ids))
-        await session.execute(delete(Message).where(
-            Message.workspace_id == workspace_id,
-            Message.conversation_id.in_(conversation_ids) | Message.customer_id.in_(ids)))
+        theirs = (Message.workspace_id == workspace_id) & (
+            Message.conversation_id.in_(conversation_ids) | Message.customer_id.in_(ids))
+        keys = sorted({a["key"] for attachments in (await session.execute(
+            select(Message.attachments).where(theirs))).scalars()
+            for a in attachments if a.get("key")})
+        await session.execute(delete(Message).where(theirs))
         await session.execute(delete(ConversationTag).where(
             ConversationTag.workspace_id == workspace_id,
             ConversationTag.conversation_id.in_(conversation_ids)))
@@ -65,6 +71,9 @@ class Conversations:
             Conversation.merged_into_id.in_(conversation_ids)).values(merged_into_id=None))
         await session.execute(delete(Conversation).where(
             Conversation.workspace_id == workspace_id, Conversation.customer_id.in_(ids)))
+        if keys:  # the files go once this erasure has committed (a job, in its transaction)
+            await enqueue(session, FORGET_ATTACHMENTS, {"keys": keys},
+                          workspace_id=workspace_id)
 
 
 holders.register(Conversations())

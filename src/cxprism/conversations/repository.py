@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.conversations.models import Conversation, ConversationTag, Message
@@ -177,3 +177,11 @@ async def reassign_customer(session: AsyncSession, workspace_id: uuid.UUID,
         await session.execute(update(table).where(
             table.workspace_id == workspace_id, table.customer_id == loser_id)
             .values(customer_id=winner_id))
+
+
+async def attachment_in_use(session: AsyncSession, workspace_id: uuid.UUID, key: str) -> bool:
+    """Whether any message of the workspace still names this stored file (keys are
+    SHA-256 digests: matching their text in the attachments JSON is exact enough)."""
+    stmt = select(Message.id).where(Message.workspace_id == workspace_id,
+                                    cast(Message.attachments, Text).contains(key))
+    return (await session.execute(stmt.limit(1))).first() is not None

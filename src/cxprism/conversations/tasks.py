@@ -9,9 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.bus.consumers import registry as consumers
 from cxprism.bus.events import DomainEvent
+from cxprism.config import get_settings
 from cxprism.conversations.delivery import deliver
+from cxprism.conversations.privacy import FORGET_ATTACHMENTS
 from cxprism.conversations.replies import SEND_ATTEMPTS, SEND_JOB
-from cxprism.conversations.repository import reassign_customer
+from cxprism.conversations.repository import attachment_in_use, reassign_customer
+from cxprism.kit.storage import LocalStorage
 from cxprism.scheduler.registry import JobContext
 from cxprism.scheduler.registry import registry as jobs
 
@@ -38,6 +41,18 @@ async def send_message(ctx: JobContext) -> None:
     await deliver(ctx.session, ctx.workspace_id, uuid.UUID(ctx.payload["message_id"]),
                   attempt=ctx.attempt, last_attempt=ctx.attempt >= SEND_ATTEMPTS,
                   http=http_client())
+
+
+@jobs.register(FORGET_ATTACHMENTS, external=True)
+async def forget_attachments(ctx: JobContext) -> None:
+    """Delete an erased customer's attachment files that no remaining message names (the
+    store is content-addressed: the same file may belong to someone else's message too)."""
+    if ctx.workspace_id is None:
+        return
+    storage = LocalStorage(get_settings().storage_dir)
+    for key in ctx.payload["keys"]:
+        if not await attachment_in_use(ctx.session, ctx.workspace_id, key):
+            await storage.delete(ctx.workspace_id, key)
 
 
 @consumers.register("conversations.follow_merges", "customer.merged")
