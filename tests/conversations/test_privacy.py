@@ -24,6 +24,10 @@ def storage_dir(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
     get_settings.cache_clear()
 
 
+def stored_files(root: Path) -> list[str]:
+    return sorted(p.name for p in root.rglob("*") if p.is_file())
+
+
 def attachment(data: bytes) -> dict[str, str]:
     return {"filename": "scan.pdf", "content_type": "application/pdf",
             "data": base64.b64encode(data).decode()}
@@ -43,7 +47,7 @@ async def test_erasure_deletes_conversations_and_their_files(
     export = await client.get(f"/api/v1/customers/{ann_id}/export", headers=tenant.headers)
     [mine] = export.json()["conversations"]
     assert mine["messages"][0]["text"] == "my passport"
-    files_before = sorted(p.name for p in storage_dir.rglob("*") if p.is_file())
+    files_before = stored_files(storage_dir)
     assert len(files_before) == 2
     erased = await client.post(f"/api/v1/customers/{ann_id}/erase", headers=tenant.headers,
                                json={})
@@ -51,5 +55,5 @@ async def test_erasure_deletes_conversations_and_their_files(
     await run_jobs(db)
     left = (await client.get("/api/v1/conversations", headers=tenant.headers)).json()["data"]
     assert [c["customer_id"] for c in left] != [ann_id] and len(left) == 1  # Bob's
-    files_after = sorted(p.name for p in storage_dir.rglob("*") if p.is_file())
+    files_after = stored_files(storage_dir)
     assert len(files_after) == 1  # the leaflet Bob sent too stays; Ann's passport is gone
