@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -64,3 +66,29 @@ async def test_a_merge_inside_a_batch_sends_later_items_to_the_live_profile(
         live = await CustomerService(session, tenant.workspace_id).get(owners["b3"])
     assert live.merged_into_id is None  # never a merged-away profile
     assert owners["b2"] == owners["b3"] == live.id
+
+
+async def test_a_delivery_queued_as_the_flusher_finishes_is_not_left_waiting() -> None:
+    """The flusher answers a delivery and ends; another request queues its delivery in the
+    same turn of the event loop. It must get a flusher of its own."""
+    loop = asyncio.get_running_loop()
+    commit_done, second_ready = loop.create_future(), loop.create_future()
+
+    class HeldBatcher(InboundBatcher):
+        async def _commit_with_retries(self, batch: list[Any]) -> list[Exception | None]:
+            await commit_done
+            return [None] * len(batch)
+
+    batcher = HeldBatcher(SimpleNamespace(dialect="sqlite"), None)  # type: ignore[arg-type]
+    first = asyncio.create_task(batcher.store([]))
+    await asyncio.sleep(0)
+
+    async def second_request() -> None:
+        await second_ready  # its body arrived in the same turn the first commit ended
+        await batcher.store([])
+
+    second = asyncio.create_task(second_request())
+    await asyncio.sleep(0)
+    loop.call_soon(lambda: (commit_done.set_result(None), second_ready.set_result(None)))
+    await first
+    await asyncio.wait_for(second, timeout=10)  # a guard against the hang, not a measurement

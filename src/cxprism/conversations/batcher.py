@@ -61,7 +61,6 @@ class InboundBatcher:
         if len(self._running) < self.flushers and (not self._running or len(self._queue) > 1):
             task = asyncio.create_task(self._flush_all(), name="inbound-flusher")
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
         await asyncio.shield(future)
 
     async def close(self) -> None:
@@ -69,6 +68,16 @@ class InboundBatcher:
             await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _flush_all(self) -> None:
+        try:
+            await self._drain()
+        finally:
+            # Leave the running set in the same step that saw the queue empty (no await in
+            # between): a delivery queued after that always starts a flusher of its own.
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.discard(task)
+
+    async def _drain(self) -> None:
         while self._queue:
             batch = [self._queue.popleft()
                      for _ in range(min(len(self._queue), self.max_per_commit))]
