@@ -182,3 +182,25 @@ async def test_hostile_and_oversized_frames_get_errors_not_crashes(
             await ws.send(bad)
             assert (await frame(ws))["type"] == "error"
         assert (await say(ws, "ok", "still here"))["type"] == "ack"
+
+
+async def test_a_visitor_claiming_someones_email_does_not_become_them(
+        server: str, chat: dict[str, Any], client: httpx.AsyncClient, tenant: Tenant) -> None:
+    victim = await client.post("/api/v1/customers", headers=tenant.headers, json={
+        "identities": [{"kind": "email", "value": "victim@customer.test"}],
+        "traits": {"name": "Victim"}})
+    assert victim.status_code == 201, victim.text
+    token = (await start(server, chat, email="victim@customer.test",
+                         name="Mallory")).json()["token"]
+    async with connect(socket_url(server, chat, token), origin=SITE) as ws:  # type: ignore[arg-type]
+        await frame(ws)
+        await say(ws, "c1", "Send me the order details")
+        await ws.send(orjson.dumps({"type": "identify", "email": "victim@customer.test"}).decode())
+        await frame(ws)
+    [conversation] = (await client.get("/api/v1/conversations",
+                                       headers=tenant.headers)).json()["data"]
+    assert conversation["customer_id"] != victim.json()["id"]
+    after = await client.get(f"/api/v1/customers/{victim.json()['id']}", headers=tenant.headers)
+    assert after.json()["traits"] == {"name": "Victim"}
+    kinds = {i["kind"] for i in after.json()["identities"]}
+    assert kinds == {"email"}  # no visitor id was attached to the victim

@@ -9,10 +9,12 @@ follow them by mail after they close the page.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,12 @@ from cxprism.channels import repository as channel_repo
 from cxprism.channels.models import Channel
 from cxprism.channels.protocol import Address, InboundMessage, PayloadInvalid
 from cxprism.channels.service import open_channel
-from cxprism.channels.webchat.connector import VISITOR, WebchatConfig
+from cxprism.channels.webchat.connector import VISITOR, WEBCHAT_EMAIL, WebchatConfig, hub_key
 from cxprism.channels.webchat.hub import hub
 from cxprism.config import get_settings
 from cxprism.conversations.chat_history import visitor_history
 from cxprism.conversations.inbound import InboundService
+from cxprism.customers.identities import InvalidIdentity, normalise_email
 from cxprism.kit import crypto, signing
 from cxprism.kit.db import Database
 from cxprism.kit.errors import Forbidden, NotFound, Unprocessable
@@ -63,14 +66,31 @@ def _key() -> bytes:
     return crypto.derive_key(get_settings().secret_key.get_secret_value(), "webchat")
 
 
-def visitor_token(channel_id: uuid.UUID, visitor_id: str) -> str:
-    return signing.sign(_key(), f"webchat:{channel_id}", visitor_id)
+@dataclass(frozen=True)
+class Visitor:
+    """Who the widget's token says the visitor is. Only ``id`` is ours; the anonymous id
+    and the contact details are what the page or the visitor told us, unverified."""
+
+    id: str
+    anonymous_id: str | None = None
+    email: str | None = None
+    name: str | None = None
 
 
-def visitor_of(channel_id: uuid.UUID, token: str | None) -> str | None:
-    if not token:
+def visitor_token(channel_id: uuid.UUID, visitor: Visitor) -> str:
+    card = orjson.dumps({"v": visitor.id, "a": visitor.anonymous_id, "e": visitor.email,
+                         "n": visitor.name})
+    value = base64.urlsafe_b64encode(card).decode().rstrip("=")
+    return signing.sign(_key(), f"webchat:{channel_id}", value)
+
+
+def visitor_of(channel_id: uuid.UUID, token: str | None) -> Visitor | None:
+    value = signing.unsign(_key(), f"webchat:{channel_id}", token,
+                           max_age=TOKEN_AGE) if token else None
+    if value is None:
         return None
-    return signing.unsign(_key(), f"webchat:{channel_id}", token, max_age=TOKEN_AGE)
+    card = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    return Visitor(card["v"], card.get("a"), card.get("e"), card.get("n"))
 
 
 async def _chat_channel(db: Database, channel_id: uuid.UUID) -> tuple[Channel, WebchatConfig]:
@@ -105,22 +125,17 @@ async def session_preflight(channel_id: uuid.UUID, request: Request) -> Response
 
 @router.post("/chat/{channel_id}/sessions")
 async def start_session(channel_id: uuid.UUID, data: SessionStart, request: Request) -> Response:
-    channel, config = await _chat_channel(request.app.state.db, channel_id)
+    """A token for the widget; nothing is stored until the visitor writes. An email given
+    here (or later) is where replies go once they left, never an identity: anyone can
+    type anyone's address."""
+    _, config = await _chat_channel(request.app.state.db, channel_id)
     headers = _cors(request.headers.get("origin"), config)
-    visitor_id = visitor_of(channel_id, data.token) or f"v_{uuid.uuid4().hex}"
-    identities = [Address(VISITOR, visitor_id)]
-    if data.anonymous_id:
-        identities.append(Address("anonymous_id", data.anonymous_id))
-    if data.email:
-        identities.append(Address("email", data.email))
-    async with request.app.state.db.session() as session:
-        inbound = InboundService(session, channel.workspace_id, request.app.state.storage)
-        try:
-            await inbound.identify(identities, name=data.name)
-        except PayloadInvalid as exc:
-            raise Unprocessable(str(exc), details={"field": "email"}) from None
-        await session.commit()
-    body = {"visitor_id": visitor_id, "token": visitor_token(channel_id, visitor_id),
+    known = visitor_of(channel_id, data.token)
+    visitor = Visitor(known.id if known else f"v_{uuid.uuid4().hex}",
+                      data.anonymous_id or (known.anonymous_id if known else None),
+                      _checked_email(data.email) or (known.email if known else None),
+                      data.name or (known.name if known else None))
+    body = {"visitor_id": visitor.id, "token": visitor_token(channel_id, visitor),
             "greeting": config.greeting}
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
@@ -134,28 +149,29 @@ async def chat_socket(websocket: WebSocket, channel_id: uuid.UUID) -> None:
     except (NotFound, Forbidden):
         await websocket.close(code=4403)  # before accepting: the handshake is refused (403)
         return
-    visitor_id = visitor_of(channel_id, websocket.query_params.get("token"))
+    visitor = visitor_of(channel_id, websocket.query_params.get("token"))
     await websocket.accept()
-    if visitor_id is None:
+    if visitor is None:
         # Accepted only to say why: the widget starts a new session on 4401.
         await websocket.close(code=4401, reason="the chat token is not valid; start a session")
         return
-    line = _Line(websocket, db, channel, visitor_id)
-    hub.connect(visitor_id, line.push)
+    line = _Line(websocket, db, channel, visitor)
+    hub.connect(hub_key(channel.id, visitor.id), line.push)
     try:
         await line.run()
     except WebSocketDisconnect:
         pass
     finally:
-        hub.disconnect(visitor_id, line.push)
+        hub.disconnect(hub_key(channel.id, visitor.id), line.push)
 
 
 class _Line:
     """One visitor's socket: history first, then their messages in and replies out."""
 
     def __init__(self, websocket: WebSocket, db: Database, channel: Channel,
-                 visitor_id: str) -> None:
-        self.websocket, self.db, self.channel, self.visitor_id = websocket, db, channel, visitor_id
+                 visitor: Visitor) -> None:
+        self.websocket, self.db, self.channel, self.visitor = websocket, db, channel, visitor
+        self.visitor_id = visitor.id
         self.recent: deque[float] = deque(maxlen=RATE[0])
 
     async def push(self, payload: dict[str, Any]) -> None:
@@ -190,11 +206,18 @@ class _Line:
         async with self.db.session() as session:
             inbound = InboundService(session, self.channel.workspace_id,
                                      self.websocket.app.state.storage)
+            # The visitor, and the page's tracking id that joins them to their trail (as
+            # trusted as the tracking SDK that set it); contact details only as traits.
             sender = [Address(VISITOR, self.visitor_id)]
+            if self.visitor.anonymous_id:
+                sender.append(Address("anonymous_id", self.visitor.anonymous_id))
             if frame.type == "identify":
-                if not frame.email:
+                email = _checked_email(frame.email)
+                if email is None:
                     raise Unprocessable("identify needs an email")
-                await inbound.identify([*sender, Address("email", frame.email)])
+                self.visitor = replace(self.visitor, email=email)
+            await inbound.identify(sender, traits=_contact_traits(self.visitor))
+            if frame.type == "identify":
                 await session.commit()
                 return {"type": "identified"}
             if not frame.client_id or not (frame.text or "").strip():
@@ -213,6 +236,20 @@ class _Line:
             return True
         self.recent.append(now)
         return False
+
+
+def _checked_email(email: str | None) -> str | None:
+    if not email:
+        return None
+    try:
+        return normalise_email(email)
+    except InvalidIdentity as exc:
+        raise Unprocessable(str(exc), details={"field": "email"}) from None
+
+
+def _contact_traits(visitor: Visitor) -> dict[str, Any] | None:
+    traits = {WEBCHAT_EMAIL: visitor.email, "webchat_name": visitor.name}
+    return {k: v for k, v in traits.items() if v} or None
 
 
 def _error(code: str, message: str, client_id: str | None = None) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from cxprism.channels.protocol import (
     TemplateRef,
 )
 from cxprism.channels.service import ChannelService, OpenChannel, open_channel
-from cxprism.channels.webchat.connector import VISITOR_OFFLINE
+from cxprism.channels.webchat.connector import VISITOR_OFFLINE, WEBCHAT_EMAIL
 from cxprism.conversations.models import Message
 from cxprism.conversations.repository import MessageRepository
 from cxprism.conversations.status import advance
@@ -101,11 +101,13 @@ async def _email_instead(session: AsyncSession, message: Message, chat: OpenChan
                 VISITOR_OFFLINE)
         return None
     email = open_channel(chosen)
-    identities = await CustomerService(session, message.workspace_id).identities_of(
-        message.customer_id)
+    customers = CustomerService(session, message.workspace_id)
+    identities = await customers.identities_of(message.customer_id)
     recipient = email.connector.recipient_of(
         email.config,
         [Address(kind=i.kind, value=i.value, namespace=i.namespace) for i in identities])
+    if recipient is None:  # the address the visitor typed into the chat, if any
+        recipient = (await customers.get(message.customer_id)).traits.get(WEBCHAT_EMAIL)
     if recipient is None:
         _failed(session, message, "the visitor left the chat and left no email address",
                 VISITOR_OFFLINE)
@@ -128,7 +130,8 @@ async def _outbound(messages: MessageRepository, message: Message,
         template=TemplateRef(template["name"], template["language"],
                              list(template.get("parameters", []))) if template else None,
         metadata={"reply_token": message.meta.get("reply_token"),
-                  "conversation_id": str(message.conversation_id)})
+                  "conversation_id": str(message.conversation_id),
+                  "channel_id": str(channel.channel.id)})
 
 
 def _sent(session: AsyncSession, message: Message, result: SendResult) -> None:

@@ -133,17 +133,18 @@ class InboundService:
         self._event("message.status_changed", message, previous=previous)
         return message
 
-    async def identify(self, addresses: list[Address], name: str | None = None) -> uuid.UUID:
-        """The customer these addresses name (created or linked as needed)."""
+    async def identify(self, addresses: list[Address],
+                       traits: dict[str, Any] | None = None) -> uuid.UUID:
+        """The customer these addresses name (created or linked as needed); ``traits`` are
+        set on them."""
         identities = [_identity(address) for address in addresses]
         if not identities:
             raise PayloadInvalid("the item names no sender")
         customers = CustomerService(self.session, self.workspace_id)
         owners = await self._owners_of(customers, identities)
         known = set(owners.values())
-        if name is None and len(owners) == len(set(identities)) and len(known) == 1:
+        if traits is None and len(owners) == len(set(identities)) and len(known) == 1:
             return known.pop()  # most items come from people known by every id they give
-        traits = {"name": clean_text(name)[:200]} if name else None
         customer_id = (await customers.identify(identities, traits)).id
         if self._owners is not None:
             if len(known) > 1:
@@ -259,6 +260,9 @@ def _still_open(conversation: Conversation) -> bool:
 
 def _meta(item: InboundMessage) -> dict[str, Any]:
     meta = dict(item.metadata)
+    if item.sender:  # where an answer on this channel goes (the address it came from)
+        meta["from"] = {"kind": item.sender[0].kind, "value": item.sender[0].value,
+                        "namespace": item.sender[0].namespace}
     if item.sender_name:
         meta["sender_name"] = clean_text(item.sender_name)[:200]
     if item.auto_reply:

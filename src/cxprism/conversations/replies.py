@@ -62,6 +62,14 @@ class ReplyService(ConversationService):
         return message
 
     async def _recipient(self, conversation: Conversation, channel: OpenChannel) -> str:
+        """On the conversation's own channel: the address the customer last wrote from
+        (they may have several numbers); elsewhere: their address on that channel."""
+        last = await self.messages.last_inbound(conversation.id)
+        sender = last.meta.get("from") if last is not None else None
+        if sender and last is not None and last.channel_id == channel.channel.id:
+            found = channel.connector.recipient_of(channel.config, [Address(**sender)])
+            if found is not None:
+                return found
         customers = CustomerService(self.session, self.workspace_id)
         customer = await customers.get(conversation.customer_id)
         addresses = [Address(kind=i.kind, value=i.value, namespace=i.namespace)

@@ -14,6 +14,12 @@ from cxprism.channels.protocol import Address, OutboundMessage, SendError, SendR
 from cxprism.channels.webchat.hub import ChatHub, hub
 
 VISITOR = "webchat_visitor_id"
+WEBCHAT_EMAIL = "webchat_email"  # the trait a visitor's (unverified) email is kept in
+
+
+def hub_key(channel_id: uuid.UUID | str, visitor_id: str) -> str:
+    """Sockets are found per channel: a visitor id names a visitor of one chat only."""
+    return f"{channel_id}:{visitor_id}"
 _HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]{1,63})*$")
 
 
@@ -70,7 +76,8 @@ class WebchatConnector:
         payload = {"type": "message", "id": external_id, "direction": "outbound",
                    "sender_type": "agent", "text": message.text,
                    "agent_name": message.metadata.get("agent_name")}
-        if not await self.hub.push(message.to, payload):
+        key = hub_key(message.metadata.get("channel_id", ""), message.to)
+        if not await self.hub.push(key, payload):
             raise SendError("the visitor has left the chat", transient=False,
                             code=VISITOR_OFFLINE)
         return SendResult(external_id=external_id)
