@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.channels import schemas
@@ -53,10 +53,10 @@ async def list_channels(request: Request, kind: str | None = None,
 
 
 @router.post("/channels", response_model=schemas.ChannelOut, status_code=201)
-async def create_channel(request: Request, data: schemas.ChannelCreate,
+async def create_channel(request: Request, data: schemas.ChannelCreate, after: BackgroundTasks,
                          session: AsyncSession = Session, principal: Principal = Manage) -> object:
     channel = await ChannelService(session, principal.workspace_id).create(data)
-    channel_cache_of(request.app.state).forget()
+    after.add_task(channel_cache_of(request.app.state).forget)  # once committed
     return _out(request, channel)
 
 
@@ -67,8 +67,10 @@ async def get_channel(request: Request, channel_id: uuid.UUID, session: AsyncSes
 
 
 @router.patch("/channels/{channel_id}", response_model=schemas.ChannelOut)
-async def update_channel(request: Request, channel_id: uuid.UUID, data: schemas.ChannelUpdate,
-                         session: AsyncSession = Session, principal: Principal = Manage) -> object:
+async def update_channel(  # noqa: PLR0917 - FastAPI parameters
+        request: Request, channel_id: uuid.UUID, data: schemas.ChannelUpdate,
+        after: BackgroundTasks, session: AsyncSession = Session,
+        principal: Principal = Manage) -> object:
     channel = await ChannelService(session, principal.workspace_id).update(channel_id, data)
-    channel_cache_of(request.app.state).forget()
+    after.add_task(channel_cache_of(request.app.state).forget)  # once committed
     return _out(request, channel)

@@ -117,7 +117,10 @@ async def download_attachment(  # noqa: PLR0917 - FastAPI path parameters
     entry = next((a for a in message.attachments if a.get("id") == attachment_id), None)
     if entry is None or "key" not in entry:
         raise NotFound("Attachment not found.")
-    data = await request.app.state.storage.get(principal.workspace_id, entry["key"])
+    try:
+        data = await request.app.state.storage.get(principal.workspace_id, entry["key"])
+    except (FileNotFoundError, KeyError):
+        raise NotFound("The attachment's file is gone (erased).") from None
     content_type = entry["content_type"] if entry["content_type"] in _INLINE_SAFE else (
         "application/octet-stream")
     return Response(data, media_type=content_type, headers={

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from cxprism.channels import repository as channel_repo
 from cxprism.channels.models import Channel
@@ -34,7 +35,7 @@ from cxprism.conversations.inbound import InboundService
 from cxprism.customers.identities import InvalidIdentity, normalise_email
 from cxprism.kit import crypto, signing
 from cxprism.kit.db import Database
-from cxprism.kit.errors import Forbidden, NotFound, Unprocessable
+from cxprism.kit.errors import AppError, Forbidden, NotFound, Unprocessable
 
 log = logging.getLogger("cxprism.webchat")
 router = APIRouter(tags=["web chat"], include_in_schema=False)
@@ -197,10 +198,18 @@ class _Line:
             return {"type": "pong"}
         if self._too_fast():
             return _error("rate_limited", "slow down: too many messages", frame.client_id)
+        return await self._store_safely(frame)
+
+    async def _store_safely(self, frame: ChatFrame) -> dict[str, Any]:
+        """Every failure is an answer on the socket, never the socket's end."""
         try:
             return await self._store(frame)
         except (Unprocessable, PayloadInvalid) as exc:
             return _error("invalid_frame", str(exc), frame.client_id)
+        except IntegrityError:  # the same message from two tabs at once: stored once
+            return {"type": "ack", "client_id": frame.client_id, "id": None, "duplicate": True}
+        except AppError as exc:
+            return _error(exc.code, exc.message, frame.client_id)
 
     async def _store(self, frame: ChatFrame) -> dict[str, Any]:
         async with self.db.session() as session:

@@ -49,6 +49,10 @@ async def deliver(session: AsyncSession, workspace_id: uuid.UUID, message_id: uu
     if message.channel_id is None:
         return
     channel = await ChannelService(session, workspace_id).open(message.channel_id)
+    if not channel.channel.is_active:
+        _failed(session, message, "the channel was disabled before this was sent",
+                "channel_disabled")
+        return
     outbound = await _outbound(messages, message, channel)
     try:
         result: SendResult | None = await channel.connector.send(channel.config, outbound, http)

@@ -13,6 +13,7 @@ import uuid
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.exc import IntegrityError
 
 from cxprism.channels.cache import channel_cache_of
 from cxprism.channels.protocol import (
@@ -22,7 +23,7 @@ from cxprism.channels.protocol import (
 )
 from cxprism.channels.registry import UnknownChannelKind, registry
 from cxprism.conversations.batcher import batcher_of
-from cxprism.kit.errors import BadRequest, Forbidden, NotFound
+from cxprism.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 
 router = APIRouter(tags=["webhooks in"], include_in_schema=False)
 FORM = "application/x-www-form-urlencoded"
@@ -35,7 +36,8 @@ async def provider_webhook(kind: str, channel_id: uuid.UUID, request: Request) -
         connector = registry.webhook(kind)
     except UnknownChannelKind:
         connector = None
-    channel = await channel_cache_of(request.app.state).by_id(kind, channel_id)
+    channel = await channel_cache_of(request.app.state).by_id(kind, channel_id) if (
+        connector is not None) else None
     if connector is None or channel is None:
         raise NotFound("No active channel receives webhooks here.")
     webhook = await _webhook_request(request)
@@ -53,6 +55,9 @@ async def provider_webhook(kind: str, channel_id: uuid.UUID, request: Request) -
         except PayloadInvalid as exc:
             raise BadRequest(f"The webhook payload cannot be stored: {exc}",
                              code="invalid_payload") from None
+        except IntegrityError:  # the same item committed by a concurrent delivery
+            raise Conflict("This delivery raced another with the same items; send it again.",
+                           code="concurrent_change") from None
     return Response(result.body, status_code=result.status_code, media_type=result.content_type)
 
 

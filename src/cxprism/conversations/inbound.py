@@ -35,6 +35,7 @@ from cxprism.conversations.status import advance
 from cxprism.customers.identities import Identity, InvalidIdentity, normalise
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
+from cxprism.kit.db import lock_name
 from cxprism.kit.errors import Gone
 from cxprism.kit.ids import uuid7
 from cxprism.kit.storage import Storage
@@ -87,6 +88,8 @@ class InboundService:
     async def receive(self, channel: OpenChannel, item: InboundMessage) -> Message | None:
         """Store one inbound item; None when it was stored before (a replay)."""
         channel_id = channel.channel.id
+        item.external_id = item.external_id[:255]  # as stored: every lookup agrees
+        item.thread_refs = [ref[:255] for ref in item.thread_refs[:50]]
         if await self._stored_before(channel_id, item.external_id):
             return None
         try:
@@ -123,7 +126,8 @@ class InboundService:
         return await self.messages.by_external_id(channel_id, external_id) is not None
 
     async def apply_status(self, channel: OpenChannel, update: StatusUpdate) -> Message | None:
-        message = await self.messages.by_external_id(channel.channel.id, update.external_id)
+        message = await self.messages.by_external_id(channel.channel.id,
+                                                     update.external_id[:255])
         if message is None or message.direction != "outbound":
             return None  # not ours (or not yet recorded): nothing to move
         previous = message.status
@@ -173,6 +177,9 @@ class InboundService:
             if earlier is not None:
                 found = await self.conversations.get(earlier.conversation_id)
         if found is None and item.thread_key:
+            # Two first messages of one thread in concurrent commits: one conversation.
+            await lock_name(self.session, f"thread:{self.workspace_id}:{channel.channel.id}:"
+                                          f"{item.thread_key}:{customer_id}")
             latest = await self.conversations.latest_in_thread(channel.channel.id,
                                                                item.thread_key, customer_id)
             if latest is not None and _still_open(latest):

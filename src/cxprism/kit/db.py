@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Insert, Select, Table, event
+from sqlalchemy import Insert, Select, Table, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -206,3 +206,14 @@ def _pg_json(value: Any) -> Any:
 
 def metadata_tables(base: type[DeclarativeBase]) -> list[str]:
     return [table.name for table in base.metadata.sorted_tables]
+
+
+async def lock_name(session: AsyncSession, name: str) -> None:
+    """Serialise transactions that create the same logical thing (held to the commit).
+
+    PostgreSQL: a transaction-level advisory lock on a hash of ``name`` (a rare hash clash
+    only makes two unrelated writers take turns). SQLite has one writer: nothing to do.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"),
+                              {"name": name})
