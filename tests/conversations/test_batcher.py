@@ -92,3 +92,22 @@ async def test_a_delivery_queued_as_the_flusher_finishes_is_not_left_waiting() -
     loop.call_soon(lambda: (commit_done.set_result(None), second_ready.set_result(None)))
     await first
     await asyncio.wait_for(second, timeout=10)  # a guard against the hang, not a measurement
+
+
+async def test_first_messages_of_one_thread_in_concurrent_commits_share_a_conversation(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant, settings: Settings) -> None:
+    channel = await make_channel(client, tenant.headers)
+    async with db.session() as session:
+        opened = await ChannelService(session, tenant.workspace_id).open(
+            uuid.UUID(channel["id"]))
+    known = await client.post("/api/v1/customers", headers=tenant.headers, json={
+        "identities": [{"kind": "email", "value": "zoe@example.com"}]})
+    assert known.status_code == 201
+    # Separate batchers: separate transactions, committing at the same time.
+    batchers = [InboundBatcher(db, LocalStorage(settings.storage_dir)) for _ in range(6)]
+    await asyncio.gather(*(b.store([(opened, WebhookResult(messages=[InboundMessage(
+        external_id=f"c{n}", sender=[Address("email", "zoe@example.com")], text=f"{n}",
+        thread_key="zoe-thread")]))]) for n, b in enumerate(batchers)))
+    listed = await client.get("/api/v1/conversations", headers=tenant.headers)
+    [conversation] = listed.json()["data"]
+    assert conversation["message_count"] == 6
