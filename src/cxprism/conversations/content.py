@@ -6,15 +6,15 @@ import html
 import re
 
 from cxprism.kit.html import sanitise_html
+from cxprism.kit.validation import storable_text
 
 MAX_TEXT = 200_000
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
-_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:
     """Drop what no database stores (NUL, lone surrogates) and bound the length."""
-    return _UNSTORABLE.sub("", text)[:MAX_TEXT]
+    return storable_text(text, MAX_TEXT)
 
 
 def text_as_html(text: str) -> str:

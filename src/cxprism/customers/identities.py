@@ -13,6 +13,8 @@ from enum import StrEnum
 
 import phonenumbers
 
+from cxprism.kit.validation import UNSTORABLE
+
 MAX_OPAQUE_ID = 255
 MAX_EMAIL = 320
 MAX_HANDLE = 255
@@ -42,9 +44,6 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(?:\.[^@\s.]+)+$")
 _NETWORK = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?$")
 _REGION = re.compile(r"^[A-Za-z]{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Never part of an identifier (tab and newlines are trimmed or refused per kind below);
-# PostgreSQL cannot store NUL and a lone surrogate cannot be encoded at all.
-_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def normalise_email(value: str) -> str:
@@ -101,7 +100,8 @@ def normalise_handle(value: str) -> str:
 
 def check_storable(*texts: str) -> None:
     """Refuse NUL, control characters and lone surrogates, whatever the kind."""
-    if any(_UNSTORABLE.search(text) for text in texts):
+    # Tab and newlines are trimmed or refused per kind; what no database stores, here.
+    if any(UNSTORABLE.search(text) for text in texts):
         raise InvalidIdentity("an identity must not contain NUL or other control characters, "
                               "or invalid Unicode (a lone surrogate)")
 

@@ -32,6 +32,16 @@ def check_text(value: str) -> str:
     return value
 
 
+# What no database stores: control characters (but tab and newlines) and lone surrogates.
+UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def storable_text(value: str, limit: int) -> str:
+    """Someone else's text (a customer's message) made storable: rather than refuse it
+    over one stray character, drop what cannot be stored, and bound the length."""
+    return UNSTORABLE.sub("", value)[:limit]
+
+
 def check_timestamp(value: datetime) -> datetime:
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, StringConstraints
 
+from cxprism.kit.validation import storable_text
+
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _UNSAFE_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -77,14 +79,13 @@ WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048
                    AfterValidator(check_web_url)]
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_TEXT_CHARS = 10_000
 
 
 def clean_text(value: str, limit: int = MAX_TEXT_CHARS) -> str:
     """Customer text a database can store: control characters and lone surrogates dropped
     (rather than losing the customer's message over one), bounded in length."""
-    return _CONTROL.sub("", value)[:limit]
+    return storable_text(value, limit)
 
 
 # The media types messaging apps send most; the standard library's defaults cover the rest.
