@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
 from pydantic import BaseModel
@@ -218,3 +218,20 @@ class WebhookConnector(Connector, Protocol):
     def handle_webhook(self, config: BaseModel, request: WebhookRequest) -> WebhookResult:
         """Verify (raise :class:`SignatureInvalid`) and parse (:class:`PayloadInvalid`)."""
         ...
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def config_as(config: BaseModel, model: type[ConfigT]) -> ConfigT:
+    """A connector's own configuration type, from the protocol's ``BaseModel``."""
+    if not isinstance(config, model):
+        raise TypeError(f"expected a {model.__name__}, got {type(config).__name__}")
+    return config
+
+
+def first_address(addresses: list[Address], kind: str, namespace: str | None = None) -> str | None:
+    """The first non-empty address of ``kind`` (and ``namespace``, if given), for
+    :meth:`Connector.recipient_of`."""
+    return next((a.value for a in addresses if a.kind == kind and a.value
+                 and (namespace is None or a.namespace == namespace)), None)

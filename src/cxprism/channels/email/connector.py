@@ -19,17 +19,14 @@ from cxprism.channels.protocol import (
     SendError,
     SendResult,
     WebhookResult,
+    config_as,
+    first_address,
 )
 
 # One message's attachments together: enough for a few large files, and below the
 # inbound server's 35 MiB message limit once base64 has grown them by a third.
 MAX_TOTAL_ATTACHMENT_BYTES = 25 * 1024 * 1024
 
-
-def _email_config(config: BaseModel) -> EmailConfig:
-    if not isinstance(config, EmailConfig):
-        raise TypeError(f"expected an EmailConfig, got {type(config).__name__}")
-    return config
 
 
 class EmailConnector:
@@ -44,10 +41,10 @@ class EmailConnector:
     secret_fields: ClassVar[frozenset[str]] = frozenset({"smtp_password"})
 
     def address_of(self, config: BaseModel) -> str:
-        return _email_config(config).address
+        return config_as(config, EmailConfig).address
 
     def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
-        return next((a.value for a in addresses if a.kind == "email" and a.value), None)
+        return first_address(addresses, "email")
 
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:
@@ -56,7 +53,7 @@ class EmailConnector:
         The result's status is UNKNOWN, not SENT, when the relay's answer to the message
         was lost: it may have gone out, so it must not be resent blindly.
         """
-        email_config = _email_config(config)
+        email_config = config_as(config, EmailConfig)
         try:
             msg, message_id = compose_email(email_config, message,
                                             message_id_domain=email_config.domain)
@@ -75,7 +72,7 @@ class EmailConnector:
         :class:`~cxprism.channels.email.errors.MalformedEmail`, which the SMTP server
         answers with a permanent refusal.
         """
-        email_config = _email_config(config)
+        email_config = config_as(config, EmailConfig)
         return parse_email(raw, max_attachment_bytes=email_config.max_attachment_bytes,
                            max_total_bytes=MAX_TOTAL_ATTACHMENT_BYTES,
                            inbox=email_config.address, recipients=recipients)

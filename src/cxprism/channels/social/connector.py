@@ -28,6 +28,8 @@ from cxprism.channels.protocol import (
     SendResult,
     WebhookRequest,
     WebhookResult,
+    config_as,
+    first_address,
 )
 from cxprism.channels.social import signing
 from cxprism.channels.social.config import SocialConfig
@@ -40,11 +42,6 @@ MAX_ITEMS = 500
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
-def _social(config: BaseModel) -> SocialConfig:
-    if not isinstance(config, SocialConfig):
-        raise TypeError(f"expected a SocialConfig, got {type(config).__name__}")
-    return config
-
 
 class SocialConnector:
     kind: ClassVar[str] = "social"
@@ -55,21 +52,19 @@ class SocialConnector:
         self._clock = clock
 
     def address_of(self, config: BaseModel) -> str:
-        social = _social(config)
+        social = config_as(config, SocialConfig)
         return f"{social.network}:{social.account}"
 
     def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
         """The customer's handle on this channel's network (not their handle elsewhere)."""
-        network = _social(config).network
-        return next((a.value for a in addresses
-                     if a.kind == "social" and a.namespace == network), None)
+        return first_address(addresses, "social", config_as(config, SocialConfig).network)
 
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:
-        return await post_reply(_social(config), message, http, self._clock())
+        return await post_reply(config_as(config, SocialConfig), message, http, self._clock())
 
     def handle_webhook(self, config: BaseModel, request: WebhookRequest) -> WebhookResult:
-        social = _social(config)
+        social = config_as(config, SocialConfig)
         if len(request.body) > MAX_BODY_BYTES:
             raise PayloadInvalid(f"the body is larger than {MAX_BODY_BYTES // 2**20} MiB")
         signing.verify(social.inbound_secret, request)

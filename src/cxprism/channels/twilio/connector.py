@@ -24,17 +24,13 @@ from cxprism.channels.protocol import (
     SendResult,
     WebhookRequest,
     WebhookResult,
+    config_as,
+    first_address,
 )
 from cxprism.channels.twilio import inbound
 from cxprism.channels.twilio.config import TwilioConfig, TwilioSmsConfig, TwilioWhatsAppConfig
 from cxprism.channels.twilio.send import send_message
 from cxprism.channels.twilio.webhook import twiml_result, verified_fields
-
-
-def twilio_config(config: BaseModel) -> TwilioConfig:
-    if not isinstance(config, TwilioConfig):
-        raise TypeError(f"expected a TwilioConfig, got {type(config).__name__}")
-    return config
 
 
 class _TwilioMessaging:
@@ -47,20 +43,21 @@ class _TwilioMessaging:
         return config.whatsapp_number if self.whatsapp else config.phone_number
 
     def address_of(self, config: BaseModel) -> str:
-        number = self._number(twilio_config(config))
+        number = self._number(config_as(config, TwilioConfig))
         if number is None:
             raise ValueError("the channel's configuration has no number")
         return number
 
     def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
-        return next((a.value for a in addresses if a.kind == "phone"), None)
+        return first_address(addresses, "phone")
 
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:
-        return await send_message(twilio_config(config), message, http, whatsapp=self.whatsapp)
+        return await send_message(config_as(config, TwilioConfig), message, http,
+                                  whatsapp=self.whatsapp)
 
     def handle_webhook(self, config: BaseModel, request: WebhookRequest) -> WebhookResult:
-        twilio = twilio_config(config)
+        twilio = config_as(config, TwilioConfig)
         fields = verified_fields(twilio.auth_token, request)
         account = fields.get("AccountSid")
         if account is not None and account.lower() != twilio.account_sid.lower():

@@ -29,6 +29,8 @@ from cxprism.channels.protocol import (
     SendResult,
     WebhookRequest,
     WebhookResult,
+    config_as,
+    first_address,
 )
 from cxprism.channels.twilio.config import TwilioVoiceConfig
 from cxprism.channels.twilio.webhook import twiml_result, verified_fields
@@ -108,11 +110,6 @@ def call_item(fields: dict[str, str]) -> InboundMessage | None:
         sent_at=_timestamp(fields.get("Timestamp")), metadata=metadata)
 
 
-def _voice(config: BaseModel) -> TwilioVoiceConfig:
-    if not isinstance(config, TwilioVoiceConfig):
-        raise TypeError(f"expected a TwilioVoiceConfig, got {type(config).__name__}")
-    return config
-
 
 class TwilioVoiceConnector:
     kind: ClassVar[str] = "twilio_voice"
@@ -120,10 +117,10 @@ class TwilioVoiceConnector:
     secret_fields: ClassVar[frozenset[str]] = frozenset({"auth_token"})
 
     def address_of(self, config: BaseModel) -> str:
-        return _voice(config).phone_number
+        return config_as(config, TwilioVoiceConfig).phone_number
 
     def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
-        return next((a.value for a in addresses if a.kind == "phone"), None)
+        return first_address(addresses, "phone")
 
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:
@@ -131,7 +128,7 @@ class TwilioVoiceConnector:
                         transient=False, code="not_supported")
 
     def handle_webhook(self, config: BaseModel, request: WebhookRequest) -> WebhookResult:
-        voice = _voice(config)
+        voice = config_as(config, TwilioVoiceConfig)
         fields = verified_fields(voice.auth_token, request)
         account = fields.get("AccountSid")
         if account is not None and account.lower() != voice.account_sid.lower():

@@ -23,6 +23,8 @@ from cxprism.channels.protocol import (
     SendResult,
     WebhookRequest,
     WebhookResult,
+    config_as,
+    first_address,
 )
 from cxprism.channels.social import signing
 from cxprism.channels.social.payloads import parse_json, reason_of
@@ -46,11 +48,6 @@ class VoiceConfig(BaseModel):
     inbound_secret: signing.WebhookSecret
 
 
-def _voice(config: BaseModel) -> VoiceConfig:
-    if not isinstance(config, VoiceConfig):
-        raise TypeError(f"expected a VoiceConfig, got {type(config).__name__}")
-    return config
-
 
 class VoiceConnector:
     kind: ClassVar[str] = "voice"
@@ -58,10 +55,10 @@ class VoiceConnector:
     secret_fields: ClassVar[frozenset[str]] = frozenset({"inbound_secret"})
 
     def address_of(self, config: BaseModel) -> str:
-        return _voice(config).phone_number
+        return config_as(config, VoiceConfig).phone_number
 
     def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
-        return next((a.value for a in addresses if a.kind == "phone"), None)
+        return first_address(addresses, "phone")
 
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:
@@ -69,7 +66,7 @@ class VoiceConnector:
                         transient=False, code="not_supported")
 
     def handle_webhook(self, config: BaseModel, request: WebhookRequest) -> WebhookResult:
-        voice = _voice(config)
+        voice = config_as(config, VoiceConfig)
         if len(request.body) > MAX_BODY_BYTES:
             raise PayloadInvalid(f"the body is larger than {MAX_BODY_BYTES // 2**20} MiB")
         signing.verify(voice.inbound_secret, request)

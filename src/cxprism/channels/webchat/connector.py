@@ -10,7 +10,14 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cxprism.channels.protocol import Address, OutboundMessage, SendError, SendResult
+from cxprism.channels.protocol import (
+    Address,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    config_as,
+    first_address,
+)
 from cxprism.channels.webchat.hub import ChatHub, hub
 
 VISITOR = "webchat_visitor_id"
@@ -64,11 +71,10 @@ class WebchatConnector:
         self.hub = chat_hub
 
     def address_of(self, config: BaseModel) -> str:
-        assert isinstance(config, WebchatConfig)
-        return config.site
+        return config_as(config, WebchatConfig).site
 
     def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
-        return next((a.value for a in addresses if a.kind == VISITOR), None)
+        return first_address(addresses, VISITOR)
 
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:

@@ -19,6 +19,8 @@ from cxprism.channels.protocol import (
     SendResult,
     WebhookRequest,
     WebhookResult,
+    config_as,
+    first_address,
 )
 from cxprism.channels.whatsapp.config import WhatsAppCloudConfig
 from cxprism.channels.whatsapp.parse import parse_body, read_notification
@@ -32,11 +34,6 @@ from cxprism.channels.whatsapp.signature import (
 MAX_BODY_BYTES = 4 * 1024 * 1024  # Meta batches up to a thousand changes in one POST
 
 
-def _cloud(config: BaseModel) -> WhatsAppCloudConfig:
-    if not isinstance(config, WhatsAppCloudConfig):
-        raise TypeError(f"expected a WhatsAppCloudConfig, got {type(config).__name__}")
-    return config
-
 
 class WhatsAppCloudConnector:
     kind: ClassVar[str] = "whatsapp_cloud"
@@ -45,17 +42,17 @@ class WhatsAppCloudConnector:
         {"access_token", "app_secret", "verify_token"})
 
     def address_of(self, config: BaseModel) -> str:
-        return _cloud(config).phone_number_id
+        return config_as(config, WhatsAppCloudConfig).phone_number_id
 
     def recipient_of(self, config: BaseModel, addresses: list[Address]) -> str | None:
-        return next((a.value for a in addresses if a.kind == "phone"), None)
+        return first_address(addresses, "phone")
 
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:
-        return await send_message(_cloud(config), message, http)
+        return await send_message(config_as(config, WhatsAppCloudConfig), message, http)
 
     def handle_webhook(self, config: BaseModel, request: WebhookRequest) -> WebhookResult:
-        cloud = _cloud(config)
+        cloud = config_as(config, WhatsAppCloudConfig)
         method = request.method.upper()
         if method == "GET":
             challenge = subscription_challenge(cloud.verify_token, request.query)
