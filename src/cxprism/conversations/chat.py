@@ -23,10 +23,9 @@ from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from cxprism.channels import repository as channel_repo
-from cxprism.channels.models import Channel
-from cxprism.channels.protocol import Address, InboundMessage, PayloadInvalid
-from cxprism.channels.service import open_channel
+from cxprism.channels.cache import channel_cache_of
+from cxprism.channels.protocol import Address, InboundMessage, PayloadInvalid, config_as
+from cxprism.channels.service import OpenChannel
 from cxprism.channels.webchat.connector import VISITOR, WEBCHAT_EMAIL, WebchatConfig, hub_key
 from cxprism.channels.webchat.hub import hub
 from cxprism.config import get_settings
@@ -94,14 +93,12 @@ def visitor_of(channel_id: uuid.UUID, token: str | None) -> Visitor | None:
     return Visitor(card["v"], card.get("a"), card.get("e"), card.get("n"))
 
 
-async def _chat_channel(db: Database, channel_id: uuid.UUID) -> tuple[Channel, WebchatConfig]:
-    async with db.session() as session:
-        channel = await channel_repo.inbound_channel(session, "webchat", channel_id)
-    if channel is None:
+async def _chat_channel(state: object,
+                        channel_id: uuid.UUID) -> tuple[OpenChannel, WebchatConfig]:
+    opened = await channel_cache_of(state).by_id("webchat", channel_id)
+    if opened is None:
         raise NotFound("No active web chat here.")
-    config = open_channel(channel).config
-    assert isinstance(config, WebchatConfig)
-    return channel, config
+    return opened, config_as(opened.config, WebchatConfig)
 
 
 def _cors(origin: str | None, config: WebchatConfig) -> dict[str, str]:
@@ -120,7 +117,7 @@ async def widget() -> Response:
 
 @router.options("/chat/{channel_id}/sessions")
 async def session_preflight(channel_id: uuid.UUID, request: Request) -> Response:
-    _, config = await _chat_channel(request.app.state.db, channel_id)
+    _, config = await _chat_channel(request.app.state, channel_id)
     return Response(status_code=204, headers=_cors(request.headers.get("origin"), config))
 
 
@@ -129,7 +126,7 @@ async def start_session(channel_id: uuid.UUID, data: SessionStart, request: Requ
     """A token for the widget; nothing is stored until the visitor writes. An email given
     here (or later) is where replies go once they left, never an identity: anyone can
     type anyone's address."""
-    _, config = await _chat_channel(request.app.state.db, channel_id)
+    _, config = await _chat_channel(request.app.state, channel_id)
     headers = _cors(request.headers.get("origin"), config)
     known = visitor_of(channel_id, data.token)
     visitor = Visitor(known.id if known else f"v_{uuid.uuid4().hex}",
@@ -145,7 +142,7 @@ async def start_session(channel_id: uuid.UUID, data: SessionStart, request: Requ
 async def chat_socket(websocket: WebSocket, channel_id: uuid.UUID) -> None:
     db: Database = websocket.app.state.db
     try:
-        channel, config = await _chat_channel(db, channel_id)
+        channel, config = await _chat_channel(websocket.app.state, channel_id)
         _cors(websocket.headers.get("origin"), config)
     except (NotFound, Forbidden):
         await websocket.close(code=4403)  # before accepting: the handshake is refused (403)
@@ -157,21 +154,22 @@ async def chat_socket(websocket: WebSocket, channel_id: uuid.UUID) -> None:
         await websocket.close(code=4401, reason="the chat token is not valid; start a session")
         return
     line = _Line(websocket, db, channel, visitor)
-    hub.connect(hub_key(channel.id, visitor.id), line.push)
+    hub.connect(hub_key(channel.channel.id, visitor.id), line.push)
     try:
         await line.run()
     except WebSocketDisconnect:
         pass
     finally:
-        hub.disconnect(hub_key(channel.id, visitor.id), line.push)
+        hub.disconnect(hub_key(channel.channel.id, visitor.id), line.push)
 
 
 class _Line:
     """One visitor's socket: history first, then their messages in and replies out."""
 
-    def __init__(self, websocket: WebSocket, db: Database, channel: Channel,
+    def __init__(self, websocket: WebSocket, db: Database, chat: OpenChannel,
                  visitor: Visitor) -> None:
-        self.websocket, self.db, self.channel, self.visitor = websocket, db, channel, visitor
+        self.websocket, self.db, self.chat, self.visitor = websocket, db, chat, visitor
+        self.channel = chat.channel
         self.visitor_id = visitor.id
         self.recent: deque[float] = deque(maxlen=RATE[0])
 
@@ -234,7 +232,7 @@ class _Line:
             item = InboundMessage(external_id=f"{self.visitor_id}:{frame.client_id}",
                                   sender=sender, text=frame.text or "",
                                   thread_key=f"webchat:{self.visitor_id}")
-            message = await inbound.receive(open_channel(self.channel), item)
+            message = await inbound.receive(self.chat, item)
             await session.commit()
         return {"type": "ack", "client_id": frame.client_id,
                 "id": str(message.id) if message else None, "duplicate": message is None}

@@ -184,8 +184,7 @@ class InboundService:
                                                                item.thread_key, customer_id)
             if latest is not None and _still_open(latest):
                 found = latest
-        while found is not None and found.merged_into_id is not None:
-            found = await self.conversations.get(found.merged_into_id)
+        found = await self.conversations.live_of(found)
         if found is not None:
             return found
         return await self._start(channel, item, customer_id)

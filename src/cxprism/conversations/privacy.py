@@ -6,10 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxprism.conversations.models import Conversation, ConversationTag, Message
+from cxprism.conversations import repository as repo
 from cxprism.conversations.schemas import ConversationOut, MessageOut
 from cxprism.customers import holders
 from cxprism.customers.identities import Identity
@@ -36,12 +35,7 @@ class Conversations:
         ids = await _customer_ids(session, workspace_id, identities)
         if not ids:
             return []
-        found = (await session.execute(select(Conversation).where(
-            Conversation.workspace_id == workspace_id, Conversation.customer_id.in_(ids))
-            .order_by(Conversation.created_at))).scalars().all()
-        messages = (await session.execute(select(Message).where(
-            Message.workspace_id == workspace_id, Message.customer_id.in_(ids),
-            Message.kind != "note").order_by(Message.created_at))).scalars().all()
+        found, messages = await repo.customers_conversations(session, workspace_id, ids)
         by_conversation: dict[uuid.UUID, list[Any]] = {}
         for message in messages:
             by_conversation.setdefault(message.conversation_id, []).append(
@@ -54,23 +48,7 @@ class Conversations:
         ids = await _customer_ids(session, workspace_id, identities)
         if not ids:
             return
-        conversation_ids = select(Conversation.id).where(
-            Conversation.workspace_id == workspace_id, Conversation.customer_id.in_(ids))
-        theirs = (Message.workspace_id == workspace_id) & (
-            Message.conversation_id.in_(conversation_ids) | Message.customer_id.in_(ids))
-        keys = sorted({a["key"] for attachments in (await session.execute(
-            select(Message.attachments).where(theirs))).scalars()
-            for a in attachments if a.get("key")})
-        await session.execute(delete(Message).where(theirs))
-        await session.execute(delete(ConversationTag).where(
-            ConversationTag.workspace_id == workspace_id,
-            ConversationTag.conversation_id.in_(conversation_ids)))
-        # Conversations merged into theirs (or theirs into each other) let go first.
-        await session.execute(update(Conversation).where(
-            Conversation.workspace_id == workspace_id,
-            Conversation.merged_into_id.in_(conversation_ids)).values(merged_into_id=None))
-        await session.execute(delete(Conversation).where(
-            Conversation.workspace_id == workspace_id, Conversation.customer_id.in_(ids)))
+        keys = await repo.delete_customers_conversations(session, workspace_id, ids)
         if keys:  # the files go once this erasure has committed (a job, in its transaction)
             await enqueue(session, FORGET_ATTACHMENTS, {"keys": keys},
                           workspace_id=workspace_id)

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cxprism.conversations.models import Conversation, ConversationTag, Message
 from cxprism.kit.repository import WorkspaceRepository
 
+MAX_MERGE_HOPS = 20
+
 
 @dataclass(frozen=True)
 class InboxFilter:
@@ -46,6 +48,15 @@ class ConversationRepository(WorkspaceRepository[Conversation]):
         result = await self.session.execute(stmt.limit(1))
         found: Conversation | None = result.scalar_one_or_none()
         return found
+
+    async def live_of(self, conversation: Conversation | None) -> Conversation | None:
+        """The conversation itself, or the one it was merged into (merge chains are short:
+        a merged conversation cannot be merged again)."""
+        for _ in range(MAX_MERGE_HOPS):
+            if conversation is None or conversation.merged_into_id is None:
+                break
+            conversation = await self.get(conversation.merged_into_id)
+        return conversation
 
     async def many(self, ids: Sequence[uuid.UUID]) -> Sequence[Conversation]:
         stmt = self.select().where(Conversation.id.in_(ids)).order_by(Conversation.id)
@@ -163,6 +174,13 @@ class MessageRepository(WorkspaceRepository[Message]):
         found = [row for row in (await self.session.execute(stmt)).scalars() if row]
         return list(reversed(found))
 
+    async def newest(self, *conditions: ColumnElement[bool], limit: int) -> Sequence[Message]:
+        """Messages (never internal notes) newest first, by time then id."""
+        stmt = self.select().where(Message.kind != "note", *conditions)
+        stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+        rows: Sequence[Message] = (await self.session.execute(stmt)).scalars().all()
+        return rows
+
     async def last_inbound(self, conversation_id: uuid.UUID) -> Message | None:
         stmt = self.select().where(Message.conversation_id == conversation_id,
                                    Message.direction == "inbound")
@@ -185,3 +203,40 @@ async def attachment_in_use(session: AsyncSession, workspace_id: uuid.UUID, key:
     stmt = select(Message.id).where(Message.workspace_id == workspace_id,
                                     cast(Message.attachments, Text).contains(key))
     return (await session.execute(stmt.limit(1))).first() is not None
+
+
+async def customers_conversations(session: AsyncSession, workspace_id: uuid.UUID,
+                                  customer_ids: Sequence[uuid.UUID]
+                                  ) -> tuple[Sequence[Conversation], Sequence[Message]]:
+    """Everything these profiles said and were told (notes excepted), oldest first."""
+    conversations = (await session.execute(select(Conversation).where(
+        Conversation.workspace_id == workspace_id, Conversation.customer_id.in_(customer_ids))
+        .order_by(Conversation.created_at))).scalars().all()
+    messages = (await session.execute(select(Message).where(
+        Message.workspace_id == workspace_id, Message.customer_id.in_(customer_ids),
+        Message.kind != "note").order_by(Message.created_at))).scalars().all()
+    return conversations, messages
+
+
+async def delete_customers_conversations(session: AsyncSession, workspace_id: uuid.UUID,
+                                         customer_ids: Sequence[uuid.UUID]) -> list[str]:
+    """Delete these profiles' conversations and every message in them; the storage keys
+    of the attachments those messages named."""
+    conversation_ids = select(Conversation.id).where(
+        Conversation.workspace_id == workspace_id, Conversation.customer_id.in_(customer_ids))
+    theirs = (Message.workspace_id == workspace_id) & (
+        Message.conversation_id.in_(conversation_ids) | Message.customer_id.in_(customer_ids))
+    keys = sorted({a["key"] for attachments in (await session.execute(
+        select(Message.attachments).where(theirs))).scalars()
+        for a in attachments if a.get("key")})
+    await session.execute(delete(Message).where(theirs))
+    await session.execute(delete(ConversationTag).where(
+        ConversationTag.workspace_id == workspace_id,
+        ConversationTag.conversation_id.in_(conversation_ids)))
+    # Conversations merged into theirs (or theirs into each other) let go first.
+    await session.execute(update(Conversation).where(
+        Conversation.workspace_id == workspace_id,
+        Conversation.merged_into_id.in_(conversation_ids)).values(merged_into_id=None))
+    await session.execute(delete(Conversation).where(
+        Conversation.workspace_id == workspace_id, Conversation.customer_id.in_(customer_ids)))
+    return keys

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.conversations.models import Message
+from cxprism.conversations.repository import MessageRepository
 from cxprism.conversations.schemas import MessageOut
 from cxprism.customers import timeline
 from cxprism.customers.service import CustomerService
@@ -31,12 +32,10 @@ class MessagesTimeline:
                            limit: int) -> list[timeline.Entry]:
         customers = CustomerService(session, workspace_id)
         ids = [customer_id, *await customers.merged_from(customer_id)]
-        stmt = select(Message).where(Message.workspace_id == workspace_id,
-                                     Message.customer_id.in_(ids), Message.kind != "note")
+        conditions: list[ColumnElement[bool]] = [Message.customer_id.in_(ids)]
         if bound is not None:
-            stmt = stmt.where(_within(bound))
-        stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
-        found = (await session.execute(stmt)).scalars().all()
+            conditions.append(_within(bound))
+        found = await MessageRepository(session, workspace_id).newest(*conditions, limit=limit)
         return [timeline.Entry(m.created_at, self.kind, str(m.id), {
             "kind": self.kind, "at": m.created_at,
             "message": MessageOut.of(m).model_dump(mode="json")}) for m in found]
