@@ -12,8 +12,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -28,7 +26,7 @@ from cxprism.channels.twilio.signature import twilio_signature
 from cxprism.conversations.models import Conversation, Message
 from cxprism.kit.db import Database
 from tests.fixtures.builders import Tenant
-from tests.tracking.test_kill9 import _free_port, _wait_ready
+from tests.fixtures.live import free_port, start_serve, wait_ready
 
 KILLS = 4
 MESSAGES = 240
@@ -36,16 +34,6 @@ PEOPLE = 30
 ACCOUNT = "AC" + "7" * 32
 TOKEN = "0123456789abcdef" * 2
 NUMBER = "+14155550100"
-
-
-def _start(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CXPRISM_DATABASE_URL": database_url,
-           "CXPRISM_SECRET_KEY": "test-secret-key-not-for-production",
-           "CXPRISM_SMTP_ENABLED": "false", "CXPRISM_BASE_URL": f"http://127.0.0.1:{port}",
-           "CXPRISM_STORAGE_DIR": str(log.parent / "attachments")}
-    cli = Path(sys.executable).parent / "cxprism"
-    return subprocess.Popen([str(cli), "serve", "--no-workers", "--port", str(port)],
-                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
 def _sms(number: int, url: str) -> tuple[bytes, dict[str, str]]:
@@ -95,12 +83,13 @@ async def test_sigkill_loses_no_acknowledged_message_and_stores_none_twice(
         await session.commit()
     path = f"/hooks/twilio_sms/{channel.id}"
     pending, acked = set(range(MESSAGES)), set()
-    port, log = _free_port(), tmp_path / "server.log"
+    port, log = free_port(), tmp_path / "server.log"
     base = f"http://127.0.0.1:{port}"
     for _kill in range(KILLS):
-        server = _start(database_url, port, log)
+        server = start_serve(database_url, port, log, BASE_URL=base,
+                             STORAGE_DIR=str(tmp_path / "attachments"))
         try:
-            await _wait_ready(base)
+            await wait_ready(base)
             sender = asyncio.create_task(_send_until_killed(base, path, pending, acked))
             await asyncio.sleep(rng.uniform(0.1, 0.8))
             server.send_signal(signal.SIGKILL)
@@ -110,9 +99,10 @@ async def test_sigkill_loses_no_acknowledged_message_and_stores_none_twice(
             if server.poll() is None:
                 server.kill()
         assert await _count(db, Message) >= len(acked)  # every 200 survived the kill
-    server = _start(database_url, port, log)
+    server = start_serve(database_url, port, log, BASE_URL=base,
+                             STORAGE_DIR=str(tmp_path / "attachments"))
     try:
-        await _wait_ready(base)
+        await wait_ready(base)
         while pending:
             await _send_until_killed(base, path, pending, acked)
         replay = set(range(0, MESSAGES, 7))  # Twilio retrying some anyway: no new rows

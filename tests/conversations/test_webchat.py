@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -20,33 +18,20 @@ from cxprism.kit.db import Database
 from tests.conversations.helpers import run_jobs
 from tests.conversations.test_email_channel import Relay, relay  # noqa: F401 - a fixture
 from tests.fixtures.builders import Tenant
+from tests.fixtures.live import free_port, serve_in_loop
 from tests.tracking.helpers import drain, make_source
 
 SITE = "https://shop.acme.test"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 async def server(settings: Settings, db: Database) -> AsyncIterator[str]:
     """A real server in this test's event loop (so jobs run here reach its sockets)."""
-    port = _free_port()
+    port = free_port()
     app = create_app(settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"}),
                      database=db, run_workers=False)
-    live = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                         lifespan="on"))
-    task = asyncio.create_task(live.serve())
-    for _ in range(200):
-        if live.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    live.should_exit = True
-    await task
+    async with serve_in_loop(app, port=port, lifespan="on") as base:
+        yield base
 
 
 @pytest.fixture

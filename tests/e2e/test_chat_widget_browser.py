@@ -8,13 +8,11 @@ markup included) shows up live in the page as plain text.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from cxprism.app import create_app
 from cxprism.config import Settings
@@ -22,15 +20,10 @@ from cxprism.kit.db import Database
 from tests.conversations.helpers import run_jobs
 from tests.e2e.test_login_browser import CHROMIUM_ARGS, chromium  # noqa: F401 - a fixture
 from tests.fixtures.builders import Tenant
+from tests.fixtures.live import free_port, serve_in_loop
 
 SCREENSHOTS = Path("/tmp")
 HOSTILE = '<img src=x onerror="document.title=\'pwned\'">Your parcel ships today'
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _serve_page(html: str, port: int) -> asyncio.Server:
@@ -50,18 +43,11 @@ async def _serve_page(html: str, port: int) -> asyncio.Server:
 
 @pytest.fixture
 async def cx(settings: Settings, db: Database) -> AsyncIterator[str]:
-    port = _free_port()
+    port = free_port()
     app = create_app(settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"}),
                      database=db, run_workers=False)
-    live = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(live.serve())
-    for _ in range(500):
-        if live.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    live.should_exit = True
-    await task
+    async with serve_in_loop(app, port=port) as base:
+        yield base
 
 
 async def test_a_visitor_chats_from_the_widget_and_sees_the_reply_live(
@@ -69,7 +55,7 @@ async def test_a_visitor_chats_from_the_widget_and_sees_the_reply_live(
         tenant: Tenant) -> None:
     from playwright.async_api import async_playwright
 
-    shop_port = _free_port()
+    shop_port = free_port()
     shop = f"http://127.0.0.1:{shop_port}"
     channel = await client.post("/api/v1/channels", headers=tenant.headers, json={
         "kind": "webchat", "name": "Shop", "config": {

@@ -7,7 +7,6 @@ browser is ever downloaded. Without chromium this test fails: CI must install it
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from cxprism.kit.db import Database
 from tests.fixtures.builders import ADMIN_PASSWORD, Tenant, make_tenant
+from tests.fixtures.live import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,11 +27,6 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path("/tmp")
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_until_up(base_url: str, server: subprocess.Popen[bytes], timeout: float) -> None:
@@ -58,7 +53,7 @@ def chromium() -> str:
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CXPRISM_DATABASE_URL": database_url,
            "CXPRISM_EMBEDDED_WORKERS": "false", "CXPRISM_BASE_URL": base_url,

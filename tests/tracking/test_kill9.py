@@ -12,9 +12,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -22,38 +19,12 @@ import pytest
 
 from cxprism.kit.db import Database
 from tests.fixtures.builders import Tenant
+from tests.fixtures.live import free_port, start_serve, wait_ready
 from tests.tracking.helpers import Source, make_source, stored_count, track
 
 KILLS = 6
 BATCHES = 400
 PER_BATCH = 25
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CXPRISM_DATABASE_URL": database_url,
-           "CXPRISM_SECRET_KEY": "test-secret-key-not-for-production",
-           "CXPRISM_SMTP_ENABLED": "false"}
-    cli = Path(sys.executable).parent / "cxprism"
-    return subprocess.Popen([str(cli), "serve", "--no-workers", "--port", str(port)],
-                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-async def _wait_ready(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(300):  # a bound only against a hang: 30 s
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the server did not come up")
 
 
 async def _send_until_killed(base: str, source: Source,
@@ -88,13 +59,13 @@ async def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(
     source = await make_source(db, tenant)
     pending = {n: [track(n * PER_BATCH + k) for k in range(PER_BATCH)] for n in range(BATCHES)}
     acked: set[str] = set()
-    port, log = _free_port(), tmp_path / "server.log"
+    port, log = free_port(), tmp_path / "server.log"
     interrupted = 0
     base = f"http://127.0.0.1:{port}"
     for _kill in range(KILLS):
-        server = _start(database_url, port, log)
+        server = start_serve(database_url, port, log)
         try:
-            await _wait_ready(base)
+            await wait_ready(base)
             sender = asyncio.create_task(_send_until_killed(base, source, pending, acked))
             await asyncio.sleep(rng.uniform(0.05, 0.6))
             server.send_signal(signal.SIGKILL)
@@ -104,9 +75,9 @@ async def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(
             if server.poll() is None:
                 server.kill()
         assert await stored_count(db) >= len(acked)  # every 200 survived the kill
-    server = _start(database_url, port, log)
+    server = start_serve(database_url, port, log)
     try:
-        await _wait_ready(base)
+        await wait_ready(base)
         while pending:
             await _send_until_killed(base, source, pending, acked)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,20 +16,15 @@ from cxprism.app import create_server_app
 from cxprism.config import Settings
 from cxprism.kit.db import Database
 from tests.fixtures.builders import Tenant
+from tests.fixtures.live import free_port
 from tests.tracking.helpers import drain, make_source, stored_count
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 def live_server(settings: Settings) -> Iterator[str]:
     """cxprism on a real socket, in its own thread and event loop, as ``cxprism serve``
     runs it: the Segment API answered in front of the application."""
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_server_app(settings, run_workers=False), host="127.0.0.1",
                             port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

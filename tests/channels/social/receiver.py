@@ -18,7 +18,6 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,6 +27,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.fixtures.live import serve_in_loop
 
 
 @dataclass
@@ -112,20 +113,7 @@ def _app(bridge: Bridge, secret: str) -> Starlette:
 async def running_bridge(directory: Path, secret: str) -> AsyncIterator[Bridge]:
     ca_file, cert_file, key_file = make_tls_files(directory)
     bridge = Bridge(url="", ca_file=ca_file)
-    config = uvicorn.Config(_app(bridge, secret), host="127.0.0.1", port=0,
-                            ssl_certfile=str(cert_file), ssl_keyfile=str(key_file),
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises the server's start-up error, if it had one
-                raise RuntimeError("the bridge stopped before it started")
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        bridge.url = f"https://127.0.0.1:{port}/replies"
+    async with serve_in_loop(_app(bridge, secret), scheme="https",
+                             ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)) as base:
+        bridge.url = f"{base}/replies"
         yield bridge
-    finally:
-        server.should_exit = True
-        await task
