@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"channels-bench-{uuid.uuid4().hex[:6]}"
     tmp.mkdir(parents=True)
-    server = Server.start(_Db(url), workers=False, log_level="warning", tmp=tmp,
+    server = Server.start(url, workers=False, log_level="warning", tmp=tmp,
                           processes=args.server_processes, extra_env={
                               "CXPRISM_SMTP_ENABLED": "true", "CXPRISM_SMTP_PORT": str(smtp_port),
                               "CXPRISM_STORAGE_DIR": str(tmp / "attachments")})
@@ -146,11 +146,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.stop()
     return results
-
-
-class _Db:
-    def __init__(self, url: str) -> None:
-        self.url = url
 
 
 def report(results: dict[str, Any]) -> None:

@@ -245,12 +245,12 @@ class Server:
     log: Path
 
     @classmethod
-    def start(cls, db: Any, workers: bool, log_level: str, tmp: Path, *,
+    def start(cls, url: str, workers: bool, log_level: str, tmp: Path, *,
               processes: int = 1, extra_env: dict[str, str] | None = None) -> Server:
         """``cxprism serve`` (``--processes N``: N server processes on one port)."""
         port = free_port()
         log = tmp / "server.log"
-        env = {**server_env(db.url, log_level), **(extra_env or {})}
+        env = {**server_env(url, log_level), **(extra_env or {})}
         command = [str(VENV_BIN / "cxprism"), "serve", "--host", HOST, "--port", str(port),
                    "--workers" if workers else "--no-workers", "--processes", str(processes)]
         with log.open("wb") as out:
@@ -388,7 +388,8 @@ def run_backend(backend: str, workers: bool, args: argparse.Namespace) -> dict[s
         run["raw"] = raw_floor(db, args.copy_rows, args.copy_chunk, args.copy_connections)
         print(f"  raw          {run['raw']['events_per_s']:>10,.0f} events/s  "
               f"({run['raw']['method']}, {args.copy_chunk} rows per commit)", flush=True)
-        server = Server.start(db, workers, args.log_level, tmp, processes=args.server_processes)
+        server = Server.start(db.url, workers, args.log_level, tmp,
+                              processes=args.server_processes)
         profiles = RESULTS / "profiles" if args.profile else None
         if profiles:
             profiles.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,6 @@ def upgrade() -> None:
     sa.Column('author_id', sa.Uuid(), nullable=True),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('external_id', sa.String(length=255), nullable=True),
-    sa.Column('idempotency_key', sa.String(length=255), nullable=True),
     sa.Column('subject', sa.String(length=998), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('html', sa.Text(), nullable=True),
@@ -108,8 +107,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_messages_channel_id_channels')),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_messages_conversation_id_conversations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
-    sa.UniqueConstraint('workspace_id', 'channel_id', 'external_id', name=op.f('uq_messages_workspace_id_channel_id_external_id')),
-    sa.UniqueConstraint('workspace_id', 'idempotency_key', name=op.f('uq_messages_workspace_id_idempotency_key'))
+    sa.UniqueConstraint('workspace_id', 'channel_id', 'external_id', name=op.f('uq_messages_workspace_id_channel_id_external_id'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_conversation', ['workspace_id', 'conversation_id', 'created_at'], unique=False)

@@ -195,13 +195,30 @@ async def test_transient_failures_retry_and_permanent_ones_fail(
     assert failed["status"] == "failed" and "21211" in failed["status_reason"]
 
 
-async def test_a_reply_without_a_reachable_address_is_refused_clearly(
+async def test_an_empty_reply_is_refused(
         client: httpx.AsyncClient, tenant: Tenant, channel: dict[str, object]) -> None:
     await inbound(client, channel, id="n1", **{"from": "a@example.com"}, text="hi")
     [conversation] = await conversations(client, tenant)
     empty = await client.post(f"/api/v1/conversations/{conversation['id']}/replies",
                               headers=tenant.headers, json={"text": "  "})
-    assert empty.status_code == 422
+    assert empty.status_code == 422 and empty.json()["error"]["details"]["field"] == "text"
+
+
+async def test_a_reply_on_a_channel_the_customer_cannot_be_reached_on_is_refused(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant,
+        channel: dict[str, object]) -> None:
+    sms = await client.post("/api/v1/channels", headers=tenant.headers, json={
+        "kind": "twilio_sms", "name": "SMS", "config": {
+            "account_sid": "AC" + "1" * 32, "auth_token": "0123456789abcdef" * 2,
+            "phone_number": "+14155550100"}})
+    assert sms.status_code == 201, sms.text
+    await inbound(client, channel, id="n2", **{"from": "a@example.com"}, text="hi")
+    [conversation] = await conversations(client, tenant)
+    refused = await client.post(f"/api/v1/conversations/{conversation['id']}/replies",
+                                headers=tenant.headers,
+                                json={"text": "hello", "channel_id": sms.json()["id"]})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "no_recipient"
+    assert await run_jobs(db) == 0  # nothing was queued
 
 
 async def test_notes_status_assignment_tags_and_filters(

@@ -12,7 +12,7 @@ from cxprism.channels.cache import ChannelCache
 from cxprism.channels.email.connector import EmailConnector
 from cxprism.conversations.batcher import Delivery, InboundBatcher
 
-EMAIL = "email"
+EMAIL = EmailConnector.kind
 
 
 def mailbox_of(address: str) -> str:

@@ -74,16 +74,12 @@ class InboundService:
         customers = CustomerService(self.session, self.workspace_id)
         self._owners = dict(await customers.owners(sorted(identities))) if identities else {}
 
-    async def ingest(self, channel: OpenChannel, result: WebhookResult) -> list[Message]:
-        """Store every item and status a webhook (or a mail) carried; the new messages."""
-        stored = []
+    async def ingest(self, channel: OpenChannel, result: WebhookResult) -> None:
+        """Store every item and status a webhook (or a mail) carried."""
         for item in result.messages:
-            message = await self.receive(channel, item)
-            if message is not None:
-                stored.append(message)
+            await self.receive(channel, item)
         for update in result.statuses:
             await self.apply_status(channel, update)
-        return stored
 
     async def receive(self, channel: OpenChannel, item: InboundMessage) -> Message | None:
         """Store one inbound item; None when it was stored before (a replay)."""

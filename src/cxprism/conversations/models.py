@@ -58,7 +58,6 @@ class Message(IdMixin, WorkspaceScopedMixin, Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("workspace_id", "channel_id", "external_id"),
-        UniqueConstraint("workspace_id", "idempotency_key"),
         Index("ix_messages_conversation", "workspace_id", "conversation_id", "created_at"),
     )
 
@@ -70,7 +69,6 @@ class Message(IdMixin, WorkspaceScopedMixin, Base):
     author_id: Mapped[uuid.UUID | None]  # the agent (user) who wrote it
     kind: Mapped[str] = mapped_column(String(16), default="message")
     external_id: Mapped[str | None] = mapped_column(String(255))
-    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     subject: Mapped[str | None] = mapped_column(String(998))
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)

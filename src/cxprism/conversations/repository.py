@@ -145,9 +145,6 @@ class MessageRepository(WorkspaceRepository[Message]):
             Message.external_id.in_(sorted({e[:255] for e in external_ids})))
         return {row for row in (await self.session.execute(stmt)).scalars() if row}
 
-    async def by_idempotency_key(self, key: str) -> Message | None:
-        return await self.one_or_none(Message.idempotency_key == key)
-
     async def first_with_external_id(self, channel_id: uuid.UUID,
                                      external_ids: Sequence[str]) -> Message | None:
         if not external_ids:
