@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cxprism.scheduler.batches import BatchHandler
+
 
 @dataclass(frozen=True)
 class JobContext:
@@ -35,6 +37,7 @@ class JobRegistry:
     handlers: dict[str, JobHandler] = field(default_factory=dict)
 
     external: set[str] = field(default_factory=set)
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
 
     def register(self, kind: str, *, external: bool = False) -> Callable[[JobHandler], JobHandler]:
         """``external``: the handler acts outside the database (sends a message, calls an
@@ -42,7 +45,7 @@ class JobRegistry:
         re-run it, and its transaction commits as soon as it has run."""
 
         def decorate(handler: JobHandler) -> JobHandler:
-            if kind in self.handlers:
+            if kind in self.handlers or kind in self.batch_handlers:
                 raise ValueError(f"job kind {kind!r} is registered twice")
             self.handlers[kind] = handler
             if external:
@@ -50,6 +53,21 @@ class JobRegistry:
             return handler
 
         return decorate
+
+    def register_batch(self, kind: str) -> Callable[[BatchHandler], BatchHandler]:
+        """A handler that takes every claimed job of ``kind`` at once and runs its own
+        transactions (see :mod:`cxprism.scheduler.batches`): for concurrent I/O."""
+
+        def decorate(handler: BatchHandler) -> BatchHandler:
+            if kind in self.handlers or kind in self.batch_handlers:
+                raise ValueError(f"job kind {kind!r} is registered twice")
+            self.batch_handlers[kind] = handler
+            return handler
+
+        return decorate
+
+    def batch_handler(self, kind: str) -> BatchHandler | None:
+        return self.batch_handlers.get(kind)
 
     def is_external(self, kind: str) -> bool:
         return kind in self.external

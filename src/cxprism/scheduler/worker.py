@@ -27,6 +27,7 @@ from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
 from cxprism.scheduler import repository as repo
 from cxprism.scheduler.backoff import retry_delay
+from cxprism.scheduler.batches import JobBatch, batch_jobs
 from cxprism.scheduler.registry import JobContext, JobRegistry
 
 log = logging.getLogger("cxprism.scheduler")
@@ -109,6 +110,13 @@ class Worker:
         return jobs
 
     async def _execute(self, jobs: list[repo.ClaimedJob], stop: asyncio.Event | None) -> None:
+        by_batch_kind: dict[str, list[repo.ClaimedJob]] = {}
+        for job in jobs:
+            if self.registry.batch_handler(job.kind) is not None:
+                by_batch_kind.setdefault(job.kind, []).append(job)
+        jobs = [job for job in jobs if job.kind not in by_batch_kind]
+        for kind, of_kind in by_batch_kind.items():
+            await self._execute_batch_handler(kind, of_kind)
         external = [job for job in jobs if self.registry.is_external(job.kind)]
         batched = [job for job in jobs if not self.registry.is_external(job.kind)]
         for job in external:  # one transaction each, run once: a send is never repeated
@@ -143,6 +151,24 @@ class Worker:
         if len(mine) < len(jobs):
             log.warning("worker %s lost %d job(s) to rescue before running them",
                         self.owner, len(jobs) - len(mine))
+
+    async def _execute_batch_handler(self, kind: str, jobs: list[repo.ClaimedJob]) -> None:
+        handler = self.registry.batch_handler(kind)
+        assert handler is not None
+        batch = JobBatch(self.db, kind, batch_jobs(jobs), self.owner)
+        error: Exception = RuntimeError("the batch handler did not settle this job")
+        try:
+            await handler(batch)
+        except Exception as exc:
+            log.exception("batch handler for %s failed", kind)
+            error = exc
+        # Jobs settled in a committed transaction are no longer running under our lease.
+        async with self.db.session() as session:
+            mine = await repo.hold(session, [job.id for job in jobs], self.owner)
+            for job in jobs:
+                if job.id in mine:
+                    await self._fail(session, job, error)
+            await session.commit()
 
     async def _run_together(self, session: AsyncSession, jobs: list[repo.ClaimedJob],
                             stop: asyncio.Event | None) -> tuple[list[int], list[int]] | None:
