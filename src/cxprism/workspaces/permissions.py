@@ -26,16 +26,23 @@ class Permission(StrEnum):
     CHANNELS_MANAGE = "channels.manage"  # connect, reconfigure and disable channels
     CONVERSATIONS_READ = "conversations.read"
     CONVERSATIONS_WRITE = "conversations.write"  # reply, note, assign, tag, status, merge
+    OUTBOUND_READ = "outbound.read"  # sends and their state history, templates, budgets
+    OUTBOUND_SEND = "outbound.send"  # send a message through the pipeline
+    OUTBOUND_MANAGE = "outbound.manage"  # templates, policies, budgets, the kill switch
+    WEBHOOKS_MANAGE = "webhooks.manage"  # subscriptions, deliveries, redelivery
+    EVENTS_READ = "events.read"  # the domain-event catalogue
 
 
 _READ_ONLY = {Permission.USERS_READ, Permission.CUSTOMERS_READ, Permission.TRACKING_READ,
-              Permission.CONVERSATIONS_READ}
+              Permission.CONVERSATIONS_READ, Permission.OUTBOUND_READ, Permission.EVENTS_READ}
 _FRONT_LINE = _READ_ONLY | {Permission.CUSTOMERS_WRITE, Permission.CUSTOMERS_MERGE,
                             Permission.CONVERSATIONS_WRITE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.SUPERVISOR: frozenset(_FRONT_LINE | {Permission.TEAMS_MANAGE, Permission.JOBS_MANAGE}),
+    Role.SUPERVISOR: frozenset(_FRONT_LINE | {Permission.TEAMS_MANAGE, Permission.JOBS_MANAGE,
+                                              Permission.OUTBOUND_SEND,
+                                              Permission.OUTBOUND_MANAGE}),
     Role.AGENT: frozenset(_FRONT_LINE),
     Role.QA_EVALUATOR: frozenset(_READ_ONLY),
     Role.ANALYST: frozenset(_READ_ONLY),
