@@ -16,6 +16,8 @@ from tests.fixtures.builders import Tenant, make_tenant
 pytest_plugins = ["tests.fixtures.database"]
 
 os.environ.setdefault("CXPRISM_SECRET_KEY", "test-secret-key-not-for-production")
+# The fakes the tests call listen on 127.0.0.1, which the SSRF guard refuses otherwise.
+os.environ.setdefault("CXPRISM_OUTBOUND_HTTP_ALLOW", "127.0.0.1/32")
 
 
 @pytest.fixture

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     smtp_port: int = 2525
     # Attachments (kit.storage.LocalStorage); relative paths are under the working directory.
     storage_dir: Path = Path("var/attachments")
+    # Test/development only: networks the SSRF guard lets through (comma-separated CIDRs,
+    # e.g. "127.0.0.1/32" for local fakes). Outgoing calls on a user's behalf otherwise
+    # never reach private, loopback or link-local addresses; leave empty in production.
+    outbound_http_allow: str = ""
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,6 +18,8 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 import httpx
 from pydantic import BaseModel
 
+from cxprism.kit.safe_http import UnsafeDestination
+
 
 class Direction(StrEnum):
     INBOUND = "inbound"
@@ -139,6 +141,9 @@ class SendResult:
 # read timeout, a dropped connection after the request went out): resending could deliver
 # twice, so the message is marked ``unknown`` for review instead of being retried.
 ANSWER_LOST = "answer_lost"
+# SendError.code when the SSRF guard refused the destination: nothing was sent, and trying
+# again cannot help until the channel's configuration is changed.
+UNSAFE_DESTINATION = "unsafe_destination"
 
 
 class SendError(Exception):
@@ -150,6 +155,17 @@ class SendError(Exception):
         self.transient = transient
         self.retry_after = retry_after
         self.code = code
+
+
+def refused_destination(callee: str, exc: UnsafeDestination) -> SendError:
+    """The permanent :class:`SendError` for a destination the SSRF guard refused.
+
+    The guard refuses before any connection is opened, so this is never an
+    :data:`ANSWER_LOST`: the callee cannot have the message.
+    """
+    return SendError(f"{callee} was not called: {exc.reason}; outgoing calls never reach "
+                     "private, loopback or link-local addresses", transient=False,
+                     code=UNSAFE_DESTINATION)
 
 
 class SignatureInvalid(Exception):

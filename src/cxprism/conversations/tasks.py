@@ -14,6 +14,7 @@ from cxprism.conversations.delivery import deliver
 from cxprism.conversations.privacy import FORGET_ATTACHMENTS
 from cxprism.conversations.replies import SEND_ATTEMPTS, SEND_JOB
 from cxprism.conversations.repository import attachment_in_use, reassign_customer
+from cxprism.kit.safe_http import safe_client
 from cxprism.kit.storage import LocalStorage
 from cxprism.scheduler.registry import JobContext
 from cxprism.scheduler.registry import registry as jobs
@@ -23,13 +24,14 @@ _clients: dict[int, httpx.AsyncClient] = {}
 
 
 def http_client() -> httpx.AsyncClient:
-    """One pooled client per event loop; providers are called without following redirects."""
+    """One pooled client per event loop; providers are called through the SSRF guard and
+    without following redirects."""
     import asyncio
 
     loop_id = id(asyncio.get_running_loop())
     client = _clients.get(loop_id)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(timeout=SEND_TIMEOUT, follow_redirects=False)
+        client = safe_client(timeout=SEND_TIMEOUT)
         _clients[loop_id] = client
     return client
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 
+from cxprism.channels.destinations import PublicUrl
 from cxprism.channels.social.items import Network
 from cxprism.channels.social.payloads import check_web_url
 from cxprism.channels.social.signing import WebhookSecret
@@ -37,9 +38,10 @@ def check_reply_url(value: str) -> str:
 Account = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
     AfterValidator(check_text), AfterValidator(check_account)]
+# Every reply is POSTed here, so it is held to the SSRF rules before anything else.
 ReplyUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=2048),
-    AfterValidator(check_reply_url)]
+    PublicUrl, AfterValidator(check_reply_url)]
 
 
 class SocialConfig(BaseModel):

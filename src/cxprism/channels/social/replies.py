@@ -22,10 +22,16 @@ from typing import Any
 
 import httpx
 
-from cxprism.channels.protocol import OutboundMessage, SendError, SendResult
+from cxprism.channels.protocol import (
+    OutboundMessage,
+    SendError,
+    SendResult,
+    refused_destination,
+)
 from cxprism.channels.social.config import SocialConfig
 from cxprism.channels.social.signing import sign_headers, webhook_id_for
 from cxprism.kit.clock import ensure_utc
+from cxprism.kit.safe_http import UnsafeDestination
 from cxprism.kit.validation import check_text
 
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -70,6 +76,9 @@ async def post_reply(config: SocialConfig, message: OutboundMessage, http: httpx
     headers["content-type"] = "application/json"
     try:
         response = await http.post(config.reply_url, content=body, headers=headers)
+    except UnsafeDestination as exc:
+        # Refused before connecting (so no reply can have gone out): permanent.
+        raise refused_destination("the reply URL", exc) from exc
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise SendError(f"the reply URL cannot be called: {exc}", transient=False,
                         code="bad_reply_url") from exc

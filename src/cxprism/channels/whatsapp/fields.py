@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, StringConstraints
 
+from cxprism.channels.destinations import PublicUrl
 from cxprism.kit.validation import storable_text
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -54,7 +55,8 @@ def _parts(value: str) -> tuple[str, str]:
 
 
 def check_api_base(value: str) -> str:
-    """An https origin; plain http only on this machine, for a local fake provider."""
+    """An https origin; plain http only on this machine, for a local fake provider (which
+    the SSRF allowlist must also let through: :data:`PublicUrl` runs first)."""
     value = value.rstrip("/")
     scheme, host = _parts(value)
     parts = urlsplit(value)
@@ -73,10 +75,12 @@ def check_web_url(value: str) -> str:
 
 
 E164 = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(check_e164)]
+# Both are checked against the SSRF rules: an API base is called on every send, and a
+# callback URL no provider could reach from the internet is a mistake worth naming.
 ApiBase = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255),
-                    AfterValidator(check_api_base)]
+                    PublicUrl, AfterValidator(check_api_base)]
 WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048),
-                   AfterValidator(check_web_url)]
+                   PublicUrl, AfterValidator(check_web_url)]
 
 
 MAX_TEXT_CHARS = 10_000

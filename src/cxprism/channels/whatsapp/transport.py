@@ -2,7 +2,8 @@
 
 Shared by the WhatsApp Cloud and Twilio connectors. Network failures, timeouts, 429 and
 5xx are transient (:class:`SendError` with ``transient=True``) so the delivery job retries
-with backoff, honouring ``Retry-After``; anything else the provider refused is permanent.
+with backoff, honouring ``Retry-After``; anything else the provider refused is permanent,
+and so is a base URL the SSRF guard refuses (``unsafe_destination``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from cxprism.channels.protocol import ANSWER_LOST, SendError
+from cxprism.channels.protocol import ANSWER_LOST, SendError, refused_destination
+from cxprism.kit.safe_http import UnsafeDestination
 
 MAX_RETRY_AFTER = 24 * 3600.0  # a longer wait is a misreading, not advice
 MAX_REASON_CHARS = 500
@@ -26,6 +28,9 @@ async def post(http: httpx.AsyncClient, url: str, *, provider: str,
     """POST, turning network failures into transient :class:`SendError`."""
     try:
         return await http.post(url, **kwargs)
+    except UnsafeDestination as exc:
+        # A TransportError too, but refused before connecting: retrying cannot help.
+        raise refused_destination(provider, exc) from exc
     except httpx.TimeoutException as exc:
         # Only a connect timeout proves nothing was sent; otherwise the provider may have
         # taken the message and its answer was lost: the code tells the caller so.
