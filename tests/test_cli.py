@@ -78,3 +78,28 @@ def test_jobs_list_retry_and_cancel(cli_env: None, database_url: str, tenant: Te
     retried = runner.invoke(app, ["jobs", "retry", str(job_id)])
     assert "status is now queued" in retried.output
     assert runner.invoke(app, ["jobs", "retry", "999999"]).exit_code == 1
+
+
+def test_outbound_templates_budgets_and_the_kill_switch(cli_env: None, tenant: Tenant,
+                                                          tmp_path: Path) -> None:
+    body = tmp_path / "otp.txt"
+    body.write_text("Your code is {{ data.code }}", encoding="utf-8")
+    slug = ["--workspace", tenant.slug]
+    added = runner.invoke(app, ["outbound", "template", "otp", "sms", str(body), *slug])
+    assert added.exit_code == 0 and "version 1" in added.output, added.output
+    again = runner.invoke(app, ["outbound", "template", "otp", "sms", str(body), *slug])
+    assert "version 2" in again.output
+    body.write_text("{% if %}", encoding="utf-8")
+    broken = runner.invoke(app, ["outbound", "template", "otp", "sms", str(body), *slug])
+    assert broken.exit_code == 1 and "does not compile" in broken.output
+    budget = runner.invoke(app, ["outbound", "budget", "sms", "500", *slug])
+    assert budget.exit_code == 0 and "at most 500 sends a day" in budget.output
+    paused = runner.invoke(app, ["outbound", "pause", "wrong price", *slug])
+    assert paused.exit_code == 0 and "paused" in paused.output
+    resumed = runner.invoke(app, ["outbound", "resume", *slug])
+    assert "0 held send(s) released" in resumed.output
+    listed = runner.invoke(app, ["outbound", "sends", *slug])
+    assert listed.exit_code == 0, listed.output
+    missing = runner.invoke(app, ["outbound", "show", "0190a000-0000-7000-8000-000000000000",
+                                  *slug])
+    assert missing.exit_code == 1 and "Send not found" in missing.output

@@ -26,6 +26,8 @@ from cxprism.kit.errors import install_error_handlers
 from cxprism.kit.limits import BodySizeLimit
 from cxprism.kit.request_id import RequestId
 from cxprism.kit.storage import LocalStorage
+from cxprism.outbound import api as outbound_api
+from cxprism.outbound import timeline_source as sends_timeline  # noqa: F401 - registers
 from cxprism.runtime import Runtime
 from cxprism.scheduler import api as scheduler_api
 from cxprism.tracking import api as tracking_api
@@ -34,6 +36,7 @@ from cxprism.tracking import segment_api
 from cxprism.tracking import timeline_source as tracking_timeline  # noqa: F401 - registers
 from cxprism.tracking.gateway import Gateway
 from cxprism.web import routes as web_routes
+from cxprism.webhooks import api as webhooks_api
 from cxprism.workspaces import api as workspaces_api
 
 
@@ -99,6 +102,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     api.include_router(tracking_api.router)
     api.include_router(channels_api.router)
     api.include_router(conversations_api.router)
+    api.include_router(outbound_api.router)
+    api.include_router(webhooks_api.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(conversation_hooks.router)

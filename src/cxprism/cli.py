@@ -16,8 +16,10 @@ from cxprism import migrate
 from cxprism.config import DEFAULT_SECRET, get_settings
 from cxprism.demo import seed_demo
 from cxprism.kit.db import Database
+from cxprism.outbound.cli import outbound_app
 from cxprism.runtime import Runtime
 from cxprism.scheduler.cli import jobs_app
+from cxprism.webhooks.cli import webhooks_app
 from cxprism.workspaces.cli import api_keys_app, run_command, users_app
 
 app = typer.Typer(help="cxprism: open-source customer experience management.",
@@ -27,6 +29,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(outbound_app, name="outbound")
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 
 

@@ -17,18 +17,23 @@ from cxprism.bus import events
 from cxprism.bus.backends import EventBackend, InProcessBackend
 from cxprism.bus.consumers import registry as consumer_registry
 from cxprism.bus.relay import Relay
+from cxprism.channels import builtin as builtin_channels
 from cxprism.config import Settings
 from cxprism.conversations import tasks as conversations_tasks
 from cxprism.customers import tasks as customers_tasks
 from cxprism.kit.db import Database
+from cxprism.outbound import tasks as outbound_tasks
 from cxprism.scheduler.registry import registry as job_registry
 from cxprism.scheduler.worker import Worker
 from cxprism.tracking import tasks as tracking_tasks
+from cxprism.webhooks import tasks as webhooks_tasks
 
 log = logging.getLogger("cxprism.runtime")
 
-# Importing a domain's tasks module registers its consumers and job handlers.
-DOMAIN_TASKS = (customers_tasks, tracking_tasks, conversations_tasks)
+# Importing a domain's tasks module registers its consumers and job handlers; the send
+# jobs need the built-in connectors registered, in `cxprism worker` processes too.
+DOMAIN_TASKS = (builtin_channels, customers_tasks, tracking_tasks, conversations_tasks,
+                outbound_tasks, webhooks_tasks)
 
 
 def make_backend(db: Database, settings: Settings) -> EventBackend:

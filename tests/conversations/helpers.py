@@ -51,6 +51,7 @@ class ChatConnector:
     """Signs with HMAC-SHA256 in ``x-test-signature``; sends into ``sent``."""
 
     kind: ClassVar[str] = KIND
+    medium: ClassVar[str] = "email"  # consent and budgets of email apply to it
     config_model: ClassVar[type[BaseModel]] = ChatConfig
     secret_fields: ClassVar[frozenset[str]] = frozenset({"signing_secret"})
     sent: list[OutboundMessage] = field(default_factory=list)

@@ -32,7 +32,8 @@ def _queries(ids: dict[str, str]) -> dict[tuple[str, str], str]:
     """Routes whose query string names A's data; with B's credentials they answer 404."""
     return {("GET", "/api/v1/customers/lookup"): f"?kind=email&value={ALICE}",
             ("GET", "/api/v1/events"): f"?customer_id={ids['customer_id']}",
-            ("GET", "/api/v1/conversations"): f"?customer_id={ids['customer_id']}"}
+            ("GET", "/api/v1/conversations"): f"?customer_id={ids['customer_id']}",
+            ("GET", "/api/v1/outbound/sends"): f"?customer_id={ids['customer_id']}"}
 
 # Searches naming A's data; with B's credentials they must find nothing.
 SEARCHES = [
@@ -78,10 +79,85 @@ def _samples(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
+# --- webhooks: bodiless routes, sample bodies, what the snapshot reads, the objects ---
+WEBHOOK_NO_BODY = {"/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+                   "/api/v1/webhook-endpoints/{endpoint_id}/test",
+                   "/api/v1/webhook-deliveries/{delivery_id}/redeliver"}
+
+
+def _webhook_samples() -> dict[tuple[str, str], dict[str, Any]]:
+    return {("POST", "/api/v1/webhook-endpoints"): {
+                "url": "https://hooks.example.com/walker", "event_types": ["customer.*"]},
+            ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"): {
+                "description": "hijacked", "is_active": False}}
+
+
+def _webhook_paths(ids: dict[str, str]) -> list[str]:
+    return ["/api/v1/webhook-endpoints", f"/api/v1/webhook-deliveries/{ids['delivery_id']}",
+            f"/api/v1/webhook-endpoints/{ids['endpoint_id']}/deliveries"]
+
+
+async def _webhooks(client: httpx.AsyncClient, tenant: Tenant) -> tuple[dict[str, str], str]:
+    """An endpoint and one delivery to it (a test event); the ids, and its secret."""
+    endpoint = await client.post("/api/v1/webhook-endpoints", headers=tenant.headers, json={
+        "url": f"https://hooks.example.com/{tenant.slug}", "event_types": ["customer.*"]})
+    assert endpoint.status_code == 201, endpoint.text
+    test = await client.post(f"/api/v1/webhook-endpoints/{endpoint.json()['id']}/test",
+                             headers=tenant.headers)
+    assert test.status_code == 202, test.text
+    return ({"endpoint_id": endpoint.json()["id"], "delivery_id": test.json()["id"]},
+            endpoint.json()["secret"])
+# --- end of webhooks ---
+
+
+# --- the outbound pipeline: bodiless routes, samples, what the snapshot reads, objects ---
+OUTBOUND_NO_BODY = {"/api/v1/outbound/sends/{send_id}/cancel",
+                    "/api/v1/outbound/sends/{send_id}/resend",
+                    "/api/v1/outbound/marketing/resume"}
+
+
+def _outbound_samples(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {("POST", "/api/v1/outbound/sends"): {
+                "customer_id": ids["customer_id"], "cause": "walker", "purpose": "marketing",
+                "channel_id": ids["channel_id"], "content": {"text": "walked"}},
+            ("POST", "/api/v1/outbound/sends/batch"): {"sends": [{
+                "customer_id": ids["customer_id"], "cause": "walker-batch",
+                "purpose": "marketing", "channel_id": ids["channel_id"],
+                "content": {"text": "walked"}}]},
+            ("POST", "/api/v1/outbound/templates"): {
+                "name": "walker", "medium": "email", "subject": "walked", "text": "walked"},
+            ("POST", "/api/v1/outbound/templates/{template_id}/preview"): {
+                "customer_id": ids["customer_id"]},
+            ("PATCH", "/api/v1/outbound/policy"): {"channel_order": ["sms"]},
+            ("POST", "/api/v1/outbound/marketing/pause"): {"reason": "walker"},
+            ("PUT", "/api/v1/outbound/budgets"): {"medium": "sms", "daily_limit": 1}}
+
+
+def _outbound_paths(ids: dict[str, str]) -> list[str]:
+    return ["/api/v1/outbound/sends", f"/api/v1/outbound/sends/{ids['send_id']}",
+            "/api/v1/outbound/templates", "/api/v1/outbound/policy",
+            "/api/v1/outbound/budgets"]
+
+
+async def _outbound(client: httpx.AsyncClient, tenant: Tenant, customer_id: str,
+                    channel_id: str) -> dict[str, str]:
+    """A template and a send (queued to the walk's chat channel)."""
+    template = await client.post("/api/v1/outbound/templates", headers=tenant.headers, json={
+        "name": "welcome", "medium": "email", "subject": "Hi", "text": "Hello"})
+    assert template.status_code == 201, template.text
+    send = await client.post("/api/v1/outbound/sends", headers=tenant.headers, json={
+        "customer_id": customer_id, "cause": f"{tenant.slug}-receipt",
+        "purpose": "transactional", "channel_id": channel_id, "content": {"text": "Hello"}})
+    assert send.status_code == 201 and send.json()["status"] == "queued", send.text
+    return {"template_id": template.json()["id"], "send_id": send.json()["id"]}
+# --- end of the outbound pipeline ---
+
+
 def sample_body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
-    if method not in ("POST", "PATCH", "PUT") or path in NO_BODY:
+    if method not in ("POST", "PATCH", "PUT") or path in (NO_BODY | WEBHOOK_NO_BODY
+                                                           | OUTBOUND_NO_BODY):
         return None
-    samples = _samples(ids)
+    samples = _samples(ids) | _webhook_samples() | _outbound_samples(ids)
     assert (method, path) in samples, f"add a sample body for {method} {path}"
     return samples[(method, path)]
 
@@ -125,7 +201,7 @@ class OwnedObjects:
                  f"/api/v1/conversations/{ids['conversation_id']}/messages",
                  f"/api/v1/conversations/{ids['other_conversation_id']}/messages"]
         state = {path: (await client.get(path, headers=tenant.headers)).json()
-                 for path in paths}
+                 for path in paths + _webhook_paths(ids) + _outbound_paths(ids)}
         keys = (await client.get("/api/v1/api-keys", headers=tenant.headers)).json()["data"]
         state["api-keys"] = [{k: v for k, v in key.items() if k != "last_used_at"}
                              for key in keys]
@@ -159,11 +235,14 @@ async def build_owned_objects(client: httpx.AsyncClient, tenant: Tenant, db: Dat
         await session.commit()
     group_id = await _tracked_group(client, db, tenant, source["write_key"])
     talk = await _conversations(client, tenant, people)
+    hooks, hook_secret = await _webhooks(client, tenant)
+    sends = await _outbound(client, tenant, first["id"], talk["channel_id"])
     ids = {"user_id": user["id"], "team_id": team["id"], "key_id": key["id"],
            "source_id": source["id"], "customer_id": first["id"],
            "other_customer_id": second["id"], "job_id": str(job_id), "group_id": group_id,
-           **talk}
-    return OwnedObjects(ids=ids, secrets=[key["secret"], source["write_key"], SECRET])
+           **talk, **hooks, **sends}
+    return OwnedObjects(ids=ids, secrets=[key["secret"], source["write_key"], SECRET,
+                                          hook_secret])
 
 
 async def _conversations(client: httpx.AsyncClient, tenant: Tenant,

@@ -75,6 +75,37 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", "/api/v1/conversations/bulk"): P.CONVERSATIONS_WRITE,
     ("GET", "/api/v1/conversations/{conversation_id}/messages/{message_id}/attachments/"
      "{attachment_id}"): P.CONVERSATIONS_READ,
+    # --- webhooks and the event catalogue ---
+    ("GET", "/api/v1/event-types"): P.EVENTS_READ,
+    ("GET", "/api/v1/webhook-endpoints"): P.WEBHOOKS_MANAGE,
+    ("POST", "/api/v1/webhook-endpoints"): P.WEBHOOKS_MANAGE,
+    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}"): P.WEBHOOKS_MANAGE,
+    ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"): P.WEBHOOKS_MANAGE,
+    ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"): P.WEBHOOKS_MANAGE,
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): P.WEBHOOKS_MANAGE,
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/test"): P.WEBHOOKS_MANAGE,
+    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries"): P.WEBHOOKS_MANAGE,
+    ("GET", "/api/v1/webhook-deliveries/{delivery_id}"): P.WEBHOOKS_MANAGE,
+    ("POST", "/api/v1/webhook-deliveries/{delivery_id}/redeliver"): P.WEBHOOKS_MANAGE,
+    # --- end of webhooks ---
+    # --- the outbound pipeline ---
+    ("GET", "/api/v1/outbound/sends"): P.OUTBOUND_READ,
+    ("POST", "/api/v1/outbound/sends"): P.OUTBOUND_SEND,
+    ("POST", "/api/v1/outbound/sends/batch"): P.OUTBOUND_SEND,
+    ("GET", "/api/v1/outbound/sends/{send_id}"): P.OUTBOUND_READ,
+    ("POST", "/api/v1/outbound/sends/{send_id}/cancel"): P.OUTBOUND_SEND,
+    ("POST", "/api/v1/outbound/sends/{send_id}/resend"): P.OUTBOUND_MANAGE,
+    ("GET", "/api/v1/outbound/templates"): P.OUTBOUND_READ,
+    ("POST", "/api/v1/outbound/templates"): P.OUTBOUND_MANAGE,
+    ("GET", "/api/v1/outbound/templates/{template_id}"): P.OUTBOUND_READ,
+    ("POST", "/api/v1/outbound/templates/{template_id}/preview"): P.OUTBOUND_READ,
+    ("GET", "/api/v1/outbound/policy"): P.OUTBOUND_READ,
+    ("PATCH", "/api/v1/outbound/policy"): P.OUTBOUND_MANAGE,
+    ("POST", "/api/v1/outbound/marketing/pause"): P.OUTBOUND_MANAGE,
+    ("POST", "/api/v1/outbound/marketing/resume"): P.OUTBOUND_MANAGE,
+    ("GET", "/api/v1/outbound/budgets"): P.OUTBOUND_READ,
+    ("PUT", "/api/v1/outbound/budgets"): P.OUTBOUND_MANAGE,
+    # --- end of the outbound pipeline ---
 }
 # Valid JSON that no request schema accepts: refused by validation, after the role check.
 PROBE = b'{"role_walk_probe": true}'

@@ -32,6 +32,7 @@ from cxprism.conversations.repository import MessageRepository
 from cxprism.conversations.status import advance
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
+from cxprism.outbound.gate import admit_reply
 
 log = logging.getLogger("cxprism.conversations")
 
@@ -52,6 +53,11 @@ async def deliver(session: AsyncSession, workspace_id: uuid.UUID, message_id: uu
     if not channel.channel.is_active:
         _failed(session, message, "the channel was disabled before this was sent",
                 "channel_disabled")
+        return
+    refused = await admit_reply(session, workspace_id, message.customer_id, channel,
+                                utcnow())
+    if refused is not None:  # the outbound pipeline's rules hold for replies too
+        _failed(session, message, refused.detail, refused.reason)
         return
     outbound = await _outbound(messages, message, channel)
     try:

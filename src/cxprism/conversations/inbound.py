@@ -39,6 +39,7 @@ from cxprism.kit.db import lock_name
 from cxprism.kit.errors import Gone
 from cxprism.kit.ids import uuid7
 from cxprism.kit.storage import Storage
+from cxprism.outbound.statuses import apply_provider_status
 
 log = logging.getLogger("cxprism.conversations")
 REOPEN_WITHIN = timedelta(days=7)  # a thread resolved longer ago starts a new conversation
@@ -124,8 +125,12 @@ class InboundService:
     async def apply_status(self, channel: OpenChannel, update: StatusUpdate) -> Message | None:
         message = await self.messages.by_external_id(channel.channel.id,
                                                      update.external_id[:255])
-        if message is None or message.direction != "outbound":
-            return None  # not ours (or not yet recorded): nothing to move
+        if message is None:  # perhaps a send of the outbound pipeline (a journey's, say)
+            await apply_provider_status(self.session, self.workspace_id, channel.channel.id,
+                                        update)
+            return None
+        if message.direction != "outbound":
+            return None
         previous = message.status
         if not advance(message, update.status, update.reason, update.at or utcnow()):
             return message

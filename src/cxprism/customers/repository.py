@@ -38,6 +38,10 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         found: Customer | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
+    async def many(self, ids: Iterable[uuid.UUID]) -> list[Customer]:
+        stmt = self.select().where(Customer.id.in_(list(ids)))
+        return list((await self.session.execute(stmt)).scalars())
+
     async def lock_live(self, ids: Iterable[uuid.UUID]) -> list[Customer]:
         """Lock profiles in id order (a fixed order: concurrent merges cannot deadlock)."""
         stmt = self.select().where(Customer.id.in_(sorted(set(ids)))).order_by(Customer.id)
@@ -108,6 +112,12 @@ class IdentityRepository(WorkspaceRepository[CustomerIdentity]):
         rows: Sequence[CustomerIdentity] = (await self.session.execute(stmt)).scalars().all()
         return rows
 
+    async def of_customers(self, customer_ids: Iterable[uuid.UUID]
+                           ) -> Sequence[CustomerIdentity]:
+        stmt = self.select().where(CustomerIdentity.customer_id.in_(list(customer_ids)))
+        rows: Sequence[CustomerIdentity] = (await self.session.execute(stmt)).scalars().all()
+        return rows
+
     async def of_kind(self, customer_ids: Iterable[uuid.UUID],
                       kind: str) -> Sequence[CustomerIdentity]:
         stmt = self.select().where(CustomerIdentity.customer_id.in_(list(customer_ids)),
@@ -134,6 +144,11 @@ class ConsentRepository(WorkspaceRepository[Consent]):
     async def current(self, customer_id: uuid.UUID) -> Sequence[Consent]:
         stmt = self.select().where(Consent.customer_id == customer_id).order_by(
             Consent.channel, Consent.purpose)
+        rows: Sequence[Consent] = (await self.session.execute(stmt)).scalars().all()
+        return rows
+
+    async def current_of(self, customer_ids: Sequence[uuid.UUID]) -> Sequence[Consent]:
+        stmt = self.select().where(Consent.customer_id.in_(customer_ids))
         rows: Sequence[Consent] = (await self.session.execute(stmt)).scalars().all()
         return rows
 

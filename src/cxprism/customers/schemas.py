@@ -226,12 +226,13 @@ class DataSubjectRequestOut(Output):
 
 
 class TimelineItem(BaseModel):
-    kind: Literal["event", "message"] = Field(
+    kind: Literal["event", "message", "send"] = Field(
         description="event: a tracked event (in `event`); message: a conversation message "
-                    "(in `message`)")
+                    "(in `message`); send: a message of the outbound pipeline (in `send`)")
     at: datetime
     event: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
+    send: dict[str, Any] | None = None
 
 
 class TimelinePage(BaseModel):

@@ -357,6 +357,12 @@ class CustomerService:
                 "purpose": current.purpose, "status": current.status, "source": current.source})
         return current
 
+    async def consent_states(self, customer_ids: Sequence[uuid.UUID]
+                             ) -> dict[tuple[uuid.UUID, str, str], str]:
+        """(customer, channel, purpose) -> current status, for many customers at once."""
+        rows = await self.consents.repo.current_of(customer_ids)
+        return {(c.customer_id, c.channel, c.purpose): c.status for c in rows}
+
     async def list_consent(self, customer_id: uuid.UUID, history: bool = False
                            ) -> tuple[Sequence[Consent], Sequence[ConsentEvent] | None]:
         customer = await self.get(customer_id)

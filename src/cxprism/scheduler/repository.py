@@ -72,6 +72,11 @@ async def insert_job(session: AsyncSession, values: dict[str, Any]) -> int | Non
     return new_id
 
 
+async def insert_jobs_ignoring_taken_keys(session: AsyncSession,
+                                          rows: list[dict[str, Any]]) -> None:
+    await session.execute(insert_ignore(dialect_of(session), Job, rows, ["unique_key"]))
+
+
 async def id_by_unique_key(session: AsyncSession, unique_key: str) -> int | None:
     found: int | None = (await session.execute(
         select(Job.id).where(Job.unique_key == unique_key))).scalar_one_or_none()

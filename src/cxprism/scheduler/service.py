@@ -49,6 +49,26 @@ async def enqueue(session: AsyncSession, kind: str, payload: dict[str, Any], *,
     return new_id
 
 
+async def enqueue_many(session: AsyncSession, kind: str,
+                       jobs: list[tuple[dict[str, Any], datetime | None, str]], *,
+                       max_attempts: int = 10, workspace_id: uuid.UUID | None = None) -> None:
+    """Add many jobs (payload, run_at, unique key) in one statement; keys already taken
+    are skipped, as with :func:`enqueue`."""
+    if not jobs:
+        return
+    now = utcnow()
+    rows = []
+    for payload, run_at, unique_key in jobs:
+        _check_arguments(kind, unique_key, max_attempts)
+        rows.append({
+            "kind": kind, "payload": payload, "priority": 100,
+            "unique_key": scoped_unique_key(unique_key, workspace_id),
+            "max_attempts": max_attempts, "workspace_id": workspace_id, "attempts": 0,
+            "status": JobStatus.QUEUED.value, "created_at": now, "updated_at": now,
+            "run_at": ensure_utc(run_at) if run_at is not None else now})
+    await repo.insert_jobs_ignoring_taken_keys(session, rows)
+
+
 def scoped_unique_key(unique_key: str | None, workspace_id: uuid.UUID | None) -> str | None:
     """A workspace's keys live in its own namespace: tenants cannot collide, nor probe."""
     if unique_key is None or workspace_id is None:

@@ -12,6 +12,7 @@ last wrote): the outbound service calls
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import httpx
@@ -29,6 +30,7 @@ from cxprism.channels.protocol import (
 )
 from cxprism.channels.twilio import inbound
 from cxprism.channels.twilio.config import TwilioConfig, TwilioSmsConfig, TwilioWhatsAppConfig
+from cxprism.channels.twilio.lookup import find_message
 from cxprism.channels.twilio.send import send_message
 from cxprism.channels.twilio.webhook import twiml_result, verified_fields
 
@@ -54,6 +56,12 @@ class _TwilioMessaging:
     async def send(self, config: BaseModel, message: OutboundMessage,
                    http: httpx.AsyncClient) -> SendResult:
         return await send_message(config_as(config, TwilioConfig), message, http,
+                                  whatsapp=self.whatsapp)
+
+    async def lookup(self, config: BaseModel, message: OutboundMessage, since: datetime,
+                     http: httpx.AsyncClient) -> SendResult | None:
+        """After a lost answer: the message Twilio has for this send, if any."""
+        return await find_message(config_as(config, TwilioConfig), message, since, http,
                                   whatsapp=self.whatsapp)
 
     def handle_webhook(self, config: BaseModel, request: WebhookRequest) -> WebhookResult:
