@@ -11,10 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.bus import events
 from cxprism.bus.backends import InProcessBackend
-from cxprism.bus.consumers import MAX_ATTEMPTS, dead_letters
+from cxprism.bus.consumers import MAX_ATTEMPTS, ConsumerRegistry, dead_letters
+from cxprism.bus.events import DomainEvent
 from cxprism.bus.models import ConsumerFailure, OutboxEvent, OutboxSequence, RelayCursor
 from cxprism.bus.relay import Relay
 from cxprism.kit.clock import utcnow
@@ -112,7 +114,8 @@ async def test_failing_consumer_blocks_later_events_until_it_succeeds(db: Databa
     async with db.session() as session:
         ids = list((await session.execute(
             select(OutboxEvent.id).order_by(OutboxEvent.seq))).scalars())
-    recorder = Recorder(fail_times={ids[1]: 1})
+    # Twice: once in the batch's shared transaction, once on the careful path after it.
+    recorder = Recorder(fail_times={ids[1]: 2})
     relay = relay_for(db, recorder)
     assert await relay.run_once() == 1
     assert [e.payload["n"] for e in recorder.seen] == [0]
@@ -192,3 +195,22 @@ async def test_releasing_a_savepoint_writes_no_event_before_the_commit(db: Datab
         await session.commit()
     recorder = Recorder()
     assert await relay_for(db, recorder).run_once() == 1
+
+
+async def test_a_consumer_gets_a_relayed_batch_in_one_transaction(db: Database) -> None:
+    await commit_events(db, WS_A, 50, "x")
+    recorder = Recorder()
+    commits: list[int] = []
+
+    async def counting(session: AsyncSession, event: DomainEvent) -> None:
+        if not session.info.get("counted"):
+            session.info["counted"] = True
+            commits.append(1)
+        await recorder.handle(session, event)
+
+    registry = ConsumerRegistry()
+    registry.register("counting", "*")(counting)
+    relay = Relay(db, InProcessBackend(db, registry))
+    assert await relay.run_once() == 50
+    assert [e.payload["n"] for e in recorder.seen] == list(range(50))
+    assert commits == [1]  # one session (one transaction) for the whole batch

@@ -265,7 +265,7 @@ async def test_a_destination_refused_at_delivery_time_is_a_failed_attempt(
 
     endpoint = await create_endpoint(client, tenant, "http://hooks.customer.test/in", "customer.*")
     guarded = safe_client(resolver=private)
-    sender._clients[asyncio.get_running_loop()] = guarded
+    sender._clients[asyncio.get_running_loop()] = [guarded]
     try:
         await record_event(db, tenant.workspace_id, "customer.created")
         await fan_out(db)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from cxprism.bus.consumers import ConsumerRegistry, Outcome, deliver
+from cxprism.bus.consumers import ConsumerRegistry, deliver_many
 from cxprism.bus.events import DomainEvent
 from cxprism.kit.db import Database
 
@@ -34,12 +34,19 @@ class InProcessBackend:
         self.registry = registry
 
     async def publish(self, events: Sequence[DomainEvent]) -> int:
-        for done, event in enumerate(events):
-            for consumer in self.registry.for_type(event.type):
-                if await deliver(self.db, consumer, event) is Outcome.RETRY:
-                    # Keep the workspace's order: nothing after this event goes out first.
-                    return done
-        return len(events)
+        """Each consumer gets its events of the batch in one go. When one stops at an
+        event, the batch is done only up to that event: later consumers get no further,
+        and the relay offers the rest again (consumers that already had them skip them by
+        their receipts), so no consumer ever sees an event before an earlier one."""
+        done = len(events)
+        for consumer in self.registry.consumers.values():
+            wanted = [event for event in events[:done] if consumer.wants(event.type)]
+            if not wanted:
+                continue
+            handled = await deliver_many(self.db, consumer, wanted)
+            if handled < len(wanted):
+                done = events.index(wanted[handled])
+        return done
 
     async def close(self) -> None:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -80,6 +80,46 @@ async def deliver(db: Database, consumer: Consumer, event: DomainEvent) -> Outco
             await session.rollback()
             log.warning("consumer %s failed on %s: %r", consumer.name, event.id, exc)
             return await _record_failure(db, consumer.name, event, repr(exc))
+
+
+async def deliver_many(db: Database, consumer: Consumer, events: Sequence[DomainEvent]) -> int:
+    """Run ``consumer`` on ``events`` (one workspace's, in order) exactly once in effect;
+    how many, from the start, are done (the rest wait for a retry).
+
+    The common case costs one transaction for them all: receipts in one insert, every
+    handler in turn, one commit. A failing handler, or an event already waiting for a
+    retry, sends the whole batch down the careful path: one transaction per event, as
+    :func:`deliver` does, which keeps the order and records the failure.
+    """
+    if await _together(db, consumer, events):
+        return len(events)
+    for done, event in enumerate(events):
+        if await deliver(db, consumer, event) is Outcome.RETRY:
+            return done
+    return len(events)
+
+
+async def _together(db: Database, consumer: Consumer, events: Sequence[DomainEvent]) -> bool:
+    ids = [event.id for event in events]
+    async with db.session() as session:
+        failing = await session.execute(
+            select(ConsumerFailure.event_id).where(ConsumerFailure.consumer == consumer.name,
+                                                   ConsumerFailure.event_id.in_(ids)).limit(1))
+        if failing.first() is not None:
+            return False
+        receipts = insert_ignore(db.dialect, ProcessedEvent,
+                                 [{"consumer": consumer.name, "event_id": i} for i in ids],
+                                 ["consumer", "event_id"]).returning(ProcessedEvent.event_id)
+        new = set((await session.execute(receipts)).scalars())
+        try:
+            for event in events:
+                if event.id in new:
+                    await consumer.handler(session, event)
+        except Exception:  # retried one by one, where the failure is recorded
+            await session.rollback()
+            return False
+        await session.commit()
+        return True
 
 
 async def _is_waiting(session: AsyncSession, consumer: str, event: DomainEvent) -> bool:

@@ -21,7 +21,6 @@ from cxprism.outbound.rules import Rules, rules_from
 from cxprism.scheduler.service import enqueue
 
 __all__ = ["DELIVER_JOB", "SendService", "Taken", "enqueue_delivery", "load_rules"]
-MAX_BATCH = 500
 
 
 async def enqueue_delivery(session: AsyncSession, send: Send, run_at: datetime | None) -> None:
