@@ -10,8 +10,9 @@ with a phone number, a first name and SMS marketing consent, and an SMS template
 1. baseline: ``--messages`` POSTs of the same form to the same fake provider from plain
    httpx loops in ``--workers`` processes, with the delivery job's own client pool and
    64 in flight each, as the job allows, and no database: what sending alone costs;
-2. pipeline: ``--workers`` ``cxprism worker`` processes start and idle; then this process
-   submits ``--messages`` marketing sends through ``SendService.submit_many`` (customer,
+2. pipeline: ``--workers`` ``cxprism worker`` processes start and idle; then
+   ``--submitters`` processes (1: this one's helper) submit ``--messages`` marketing sends
+   through ``SendService.submit_many`` (customer,
    consent, caps, template render, a durable delivery job each), 100 per call,
    while the workers deliver. The clock runs from the first submit until every send is
    ``sent``. The provider must have seen each idempotency key exactly once.
@@ -104,7 +105,12 @@ async def setup(people: int, port: int) -> dict[str, Any]:
 
 
 async def submit_all(workspace_id: str, customers: list[str], messages: int) -> float:
-    """Submit every send, 100 per transaction; seconds it took."""
+    return await submit_range(workspace_id, customers, 0, messages)
+
+
+async def submit_range(workspace_id: str, customers: list[str], start: int,
+                       messages: int) -> float:
+    """Submit sends ``start`` .. ``start + messages``, 100 per transaction; seconds."""
     import uuid
 
     from cxprism.customers.schemas import Purpose
@@ -115,18 +121,38 @@ async def submit_all(workspace_id: str, customers: list[str], messages: int) -> 
     db = Database(os.environ["CXPRISM_DATABASE_URL"])
     started = time.perf_counter()
     try:
-        for first in range(0, messages, 100):
+        for first in range(start, start + messages, 100):
             async with db.session() as session:
                 service = SendService(session, uuid.UUID(workspace_id), "bench")
                 taken = await service.submit_many([SendCreate(
                     customer_id=uuid.UUID(customers[number % len(customers)]),
                     cause=f"offer:{number}", purpose=Purpose.MARKETING, channel="sms",
                     template="offer", event={"offer": f"20% off, code B{number}"})
-                    for number in range(first, min(first + 100, messages))])
+                    for number in range(first, min(first + 100, start + messages))])
                 assert all(t.error is None for t in taken), taken
                 await session.commit()
     finally:
         await db.dispose()
+    return time.perf_counter() - started
+
+
+def submit_process(workspace_id: str, customers: list[str], first: int, count: int,
+                   out: Any) -> None:
+    out.put(asyncio.run(submit_range(workspace_id, customers, first, count)))
+
+
+def submit_parallel(ids: dict[str, Any], messages: int, processes: int) -> float:
+    """Submit from ``processes`` processes at once (as several API processes would)."""
+    queue: Any = mp.Queue()
+    share = messages // processes
+    procs = [mp.Process(target=submit_process, args=(
+        ids["workspace_id"], ids["customers"], i * share, share, queue))
+        for i in range(processes)]
+    started = time.perf_counter()
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
     return time.perf_counter() - started
 
 
@@ -201,8 +227,8 @@ async def pipeline(args: argparse.Namespace, ids: dict[str, Any], port: int
     try:
         started = time.perf_counter()
         if not args.separate:
-            submit_seconds = await submit_all(ids["workspace_id"], ids["customers"],
-                                              args.messages)
+            submit_seconds = await asyncio.to_thread(submit_parallel, ids, args.messages,
+                                                     args.submitters)
         while await count_sent(url) < args.messages:
             if time.perf_counter() - started > 600:
                 raise RuntimeError("the pipeline did not finish within 10 minutes")
@@ -258,6 +284,8 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--submitters", type=int, default=1,
+                        help="processes submitting at once (load generators)")
     parser.add_argument("--separate", action="store_true",
                         help="submit everything first, then time delivery alone")
     arguments = parser.parse_args()
