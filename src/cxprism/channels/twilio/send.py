@@ -9,6 +9,7 @@ its language) and ``ContentVariables`` (``{"1": ..., "2": ...}``). Errors come b
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -125,15 +126,23 @@ def _result(response: httpx.Response) -> SendResult:
                     transient=False, code=code)
 
 
+def _basic(config: TwilioConfig) -> str:
+    pair = f"{config.account_sid}:{config.auth_token}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
 async def send_message(config: TwilioConfig, message: OutboundMessage,
                        http: httpx.AsyncClient, *, whatsapp: bool) -> SendResult:
     form = message_form(config, message, whatsapp=whatsapp)
     url = f"{config.api_base}/{API_VERSION}/Accounts/{config.account_sid}/Messages.json"
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    # The Authorization header is built here, not through httpx's auth flow: the same
+    # Basic credentials, without a per-request generator (measurable at high send rates).
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
+               "Authorization": _basic(config)}
     key = message.idempotency_key
     if key is not None and _HEADER_VALUE.fullmatch(key):
         headers[IDEMPOTENCY_HEADER] = key
     response = await transport.post(
         http, url, provider="Twilio", content=urlencode(form).encode("utf-8"),
-        headers=headers, auth=httpx.BasicAuth(config.account_sid, config.auth_token))
+        headers=headers)
     return _result(response)
