@@ -1,6 +1,7 @@
 """The outbound pipeline end to end on PostgreSQL, against the provider's own capacity.
 
-    .venv/bin/python bench/outbound_bench.py [--messages 5000] [--workers 2] [--batch 100]
+    .venv/bin/python bench/outbound_bench.py [--messages 10000] [--workers 2] [--batch 400]
+                                             [--submitters 2] [--separate]
 
 A fresh database (``cxprism_bench_outbound`` on CXPRISM_BENCH_POSTGRES_URL, default
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres) gets a workspace with a Twilio SMS
@@ -280,11 +281,12 @@ def report(result: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=400,
+                        help="CXPRISM_WORKER_BATCH_SIZE of the workers")
     parser.add_argument("--people", type=int, default=1000)
-    parser.add_argument("--submitters", type=int, default=1,
+    parser.add_argument("--submitters", type=int, default=2,
                         help="processes submitting at once (load generators)")
     parser.add_argument("--separate", action="store_true",
                         help="submit everything first, then time delivery alone")
