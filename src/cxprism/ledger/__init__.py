@@ -1,0 +1,1 @@
+"""The trust ledger: a tamper-evident Merkle log per workspace, signed checkpoints, proofs."""
