@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import update
 
 from cxprism.channels.protocol import Address, OutboundMessage, SendResult
 from cxprism.channels.registry import registry
+from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
+from cxprism.scheduler.models import Job
 from cxprism.scheduler.registry import registry as jobs
 from cxprism.scheduler.worker import Worker
 from tests.fixtures.builders import Tenant
@@ -137,6 +140,14 @@ async def get_send(client: httpx.AsyncClient, tenant: Tenant, send_id: str) -> d
     response = await client.get(f"/api/v1/outbound/sends/{send_id}", headers=tenant.headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+async def make_queued_jobs_due(db: Database) -> None:
+    """As if the time every waiting job waits for (a deferral, a retry) had come."""
+    async with db.session() as session:
+        await session.execute(update(Job).where(Job.status == "queued")
+                              .values(run_at=utcnow() - timedelta(seconds=1)))
+        await session.commit()
 
 
 async def run_jobs(db: Database, rounds: int = 3) -> None:

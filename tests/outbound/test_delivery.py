@@ -26,15 +26,10 @@ from tests.outbound.helpers import (
     customer,
     get_send,
     installed,
+    make_queued_jobs_due,
     run_jobs,
     sent_ok,
 )
-
-
-async def _retry_now(db: Database) -> None:
-    async with db.session() as session:
-        await session.execute(update(Job).where(Job.status == "queued").values(run_at=utcnow()))
-        await session.commit()
 
 
 async def test_a_transient_failure_is_retried_and_then_sent(
@@ -47,7 +42,7 @@ async def test_a_transient_failure_is_retried_and_then_sent(
     await run_jobs(db, rounds=1)
     waiting = await get_send(client, tenant, out["id"])
     assert (waiting["status"], waiting["reason"]) == ("queued", "retrying")
-    await _retry_now(db)
+    await make_queued_jobs_due(db)
     await run_jobs(db)
     final = await get_send(client, tenant, out["id"])
     assert final["status"] == "sent" and final["attempts"] == 2
@@ -79,7 +74,7 @@ async def test_a_lost_answer_is_unknown_and_only_a_person_resends(
     cy = await customer(client, tenant, email="cy@example.com")
     out = await sent_ok(client, tenant, cy, "receipt:1")
     await run_jobs(db)
-    await _retry_now(db)
+    await make_queued_jobs_due(db)
     await run_jobs(db)
     unknown = await get_send(client, tenant, out["id"])
     assert (unknown["status"], unknown["reason"]) == ("unknown", "outcome_unknown")

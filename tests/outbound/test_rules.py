@@ -7,11 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from cxprism.bus.models import OutboxEvent
 from cxprism.kit.db import Database
-from cxprism.scheduler.models import Job
 from tests.fixtures.builders import Tenant
 from tests.outbound.helpers import (
     RecordingConnector,
@@ -21,18 +20,11 @@ from tests.outbound.helpers import (
     customer,
     get_send,
     installed,
+    make_queued_jobs_due,
     run_jobs,
     send,
     sent_ok,
 )
-
-
-async def _due_now(db: Database) -> None:
-    """As if the time a deferred send waits for had come."""
-    async with db.session() as session:
-        await session.execute(update(Job).where(Job.status == "queued")
-                              .values(run_at=datetime.now(UTC) - timedelta(seconds=1)))
-        await session.commit()
 
 
 async def test_transactional_needs_no_consent_but_a_withdrawal_blocks_it(
@@ -105,7 +97,7 @@ async def test_quiet_hours_defer_in_the_customers_timezone_and_the_message_waits
     # The quiet hours end (here: are moved away from now); the same message goes out.
     await client.patch("/api/v1/outbound/policy", headers=tenant.headers,
                        json={"quiet_hours": _window_around_now(9 + 6)})
-    await _due_now(db)
+    await make_queued_jobs_due(db)
     await run_jobs(db)
     final = await get_send(client, tenant, held["id"])
     assert final["status"] == "sent"

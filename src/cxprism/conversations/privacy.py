@@ -11,20 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cxprism.conversations import repository as repo
 from cxprism.conversations.schemas import ConversationOut, MessageOut
 from cxprism.customers import holders
+from cxprism.customers.bulk import BulkReads
 from cxprism.customers.identities import Identity
-from cxprism.customers.service import CustomerService
 from cxprism.scheduler.service import enqueue
 
 FORGET_ATTACHMENTS = "conversations.forget_attachments"
-
-
-async def _customer_ids(session: AsyncSession, workspace_id: uuid.UUID,
-                        identities: Sequence[Identity]) -> list[uuid.UUID]:
-    customers = CustomerService(session, workspace_id)
-    owners = set((await customers.owners(identities)).values())
-    for owner in list(owners):
-        owners.update(await customers.merged_from(owner))
-    return sorted(owners)
 
 
 class Conversations:
@@ -32,7 +23,7 @@ class Conversations:
 
     async def export(self, session: AsyncSession, workspace_id: uuid.UUID,
                      identities: Sequence[Identity]) -> Any:
-        ids = await _customer_ids(session, workspace_id, identities)
+        ids = await BulkReads(session, workspace_id).profile_ids(identities)
         if not ids:
             return []
         found, messages = await repo.customers_conversations(session, workspace_id, ids)
@@ -45,7 +36,7 @@ class Conversations:
 
     async def erase(self, session: AsyncSession, workspace_id: uuid.UUID,
                     identities: Sequence[Identity]) -> None:
-        ids = await _customer_ids(session, workspace_id, identities)
+        ids = await BulkReads(session, workspace_id).profile_ids(identities)
         if not ids:
             return
         keys = await repo.delete_customers_conversations(session, workspace_id, ids)

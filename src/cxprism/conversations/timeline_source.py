@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.conversations.models import Message
@@ -13,15 +13,6 @@ from cxprism.conversations.repository import MessageRepository
 from cxprism.conversations.schemas import MessageOut
 from cxprism.customers import timeline
 from cxprism.customers.service import CustomerService
-
-
-def _within(bound: timeline.Bound) -> ColumnElement[bool]:
-    if bound.key is None:
-        return Message.created_at <= bound.at
-    if bound.key == "":
-        return Message.created_at < bound.at
-    return or_(Message.created_at < bound.at,
-               and_(Message.created_at == bound.at, Message.id < uuid.UUID(bound.key)))
 
 
 class MessagesTimeline:
@@ -34,7 +25,7 @@ class MessagesTimeline:
         ids = [customer_id, *await customers.merged_from(customer_id)]
         conditions: list[ColumnElement[bool]] = [Message.customer_id.in_(ids)]
         if bound is not None:
-            conditions.append(_within(bound))
+            conditions.append(timeline.within(bound, Message.created_at, Message.id, uuid.UUID))
         found = await MessageRepository(session, workspace_id).newest(*conditions, limit=limit)
         return [timeline.Entry(m.created_at, self.kind, str(m.id), {
             "kind": self.kind, "at": m.created_at,

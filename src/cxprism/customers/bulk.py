@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cxprism.customers.identities import Identity
 from cxprism.customers.models import Customer, CustomerIdentity
 from cxprism.customers.repository import CustomerRepository, IdentityRepository
 from cxprism.customers.service import CustomerService
@@ -35,6 +36,15 @@ class BulkReads:
             except AppError as exc:
                 found[customer_id] = exc
         return found
+
+    async def profile_ids(self, identities: Sequence[Identity]) -> list[uuid.UUID]:
+        """The profiles these identities lead to: their live owners and every profile
+        merged into them (what a holder of personal data exports or erases)."""
+        customers = CustomerService(self.session, self.workspace_id)
+        owners = set((await customers.owners(identities)).values())
+        for owner in list(owners):
+            owners.update(await customers.merged_from(owner))
+        return sorted(owners)
 
     async def identities_of(self, ids: Sequence[uuid.UUID]
                             ) -> dict[uuid.UUID, list[CustomerIdentity]]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit.clock import ensure_utc
@@ -66,6 +68,17 @@ _sources: dict[str, TimelineSource] = {}
 def register(source: TimelineSource) -> TimelineSource:
     _sources[source.kind] = source  # registering again (a re-import) replaces it
     return source
+
+
+def within(bound: Bound, at: SQLColumnExpression[Any], key: SQLColumnExpression[Any],
+           key_value: Callable[[str], Any]) -> ColumnElement[bool]:
+    """A source's filter for ``bound``: rows before ``bound.at``, or at it with a key below
+    ``bound.key`` (``key_value`` turns the cursor's key text into the column's type)."""
+    if bound.key is None:
+        return at <= bound.at
+    if bound.key == "":
+        return at < bound.at
+    return or_(at < bound.at, and_(at == bound.at, key < key_value(bound.key)))
 
 
 def bound_for(kind: str, after: Position | None) -> Bound | None:

@@ -15,7 +15,7 @@ from cxprism.kit.pagination import clamp_limit
 from cxprism.kit.validation import query_text
 from cxprism.outbound import schemas
 from cxprism.outbound.controls import ControlService
-from cxprism.outbound.models import Budget, Policy, Template
+from cxprism.outbound.models import Policy, Template
 from cxprism.outbound.rendering import variables_of
 from cxprism.outbound.service import SendService
 from cxprism.outbound.templates import TemplateService, parts_of
@@ -180,16 +180,15 @@ async def resume_marketing(session: AsyncSession = Session,
     return {"policy": _policy_out(policy), "released": released}
 
 
-async def _budget_out(controls: ControlService, budget: Budget) -> schemas.BudgetOut:
-    day, used = await controls.used_today(budget.medium)
-    return schemas.BudgetOut(medium=budget.medium, daily_limit=budget.daily_limit,
-                             used_today=used, day=day)
+async def _budget_list(controls: ControlService) -> dict[str, object]:
+    return {"data": [schemas.BudgetOut(medium=budget.medium, daily_limit=budget.daily_limit,
+                                       used_today=used, day=day)
+                     for budget, day, used in await controls.budgets_used_today()]}
 
 
 @router.get("/budgets", response_model=schemas.BudgetList)
 async def list_budgets(session: AsyncSession = Session, principal: Principal = Read) -> object:
-    controls = _controls(session, principal)
-    return {"data": [await _budget_out(controls, b) for b in await controls.budgets()]}
+    return await _budget_list(_controls(session, principal))
 
 
 @router.put("/budgets", response_model=schemas.BudgetList)
@@ -202,4 +201,4 @@ async def set_budget(data: schemas.BudgetSet, session: AsyncSession = Session,
         await controls.remove_budget(data.medium.value)
     else:
         await controls.set_budget(data.medium.value, data.daily_limit)
-    return {"data": [await _budget_out(controls, b) for b in await controls.budgets()]}
+    return await _budget_list(controls)

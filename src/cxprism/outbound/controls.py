@@ -87,9 +87,6 @@ class ControlService:
         self._event("outbound.marketing_resumed", {"released": len(held)})
         return policy, len(held)
 
-    async def budgets(self) -> list[Budget]:
-        return await self.policies.budgets()
-
     async def set_budget(self, medium: str, daily_limit: int) -> Budget:
         budget = await self.policies.budget(medium)
         if budget is None:
@@ -109,10 +106,11 @@ class ControlService:
             await self.session.flush()
             self._event("outbound.budget_changed", {"medium": medium, "daily_limit": None})
 
-    async def used_today(self, medium: str) -> tuple[str, int]:
-        rules = rules_from(await self.policies.policy())
-        day = rules.today(utcnow()).isoformat()
-        return day, await self.policies.used(medium, day)
+    async def budgets_used_today(self) -> list[tuple[Budget, str, int]]:
+        """Each budget, the workspace-local day and what it has used that day."""
+        day = rules_from(await self.policies.policy()).today(utcnow()).isoformat()
+        return [(b, day, await self.policies.used(b.medium, day))
+                for b in await self.policies.budgets()]
 
     def _event(self, type_: str, payload: dict[str, object]) -> None:
         events.record(self.session, self.workspace_id, type_, {**payload, "actor": self.actor})

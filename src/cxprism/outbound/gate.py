@@ -24,7 +24,7 @@ from cxprism.outbound.rules import rules_from
 async def admit_reply(session: AsyncSession, workspace_id: uuid.UUID, customer_id: uuid.UUID,
                       channel: OpenChannel, now: datetime) -> Suppress | None:
     """None when the reply may go (its budget is then spent), else why not."""
-    medium = medium_of(channel.channel.kind, getattr(channel.connector, "medium", None))
+    medium = medium_of(channel.channel.kind)
     consents = await CustomerService(session, workspace_id).consent_states([customer_id])
     if consents.get((customer_id, medium, TRANSACTIONAL)) == WITHDRAWN:
         return Suppress("consent_withdrawn",

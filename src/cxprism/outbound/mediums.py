@@ -4,9 +4,7 @@ as opposed to the connector kinds that carry them (twilio_sms, whatsapp_cloud, .
 from __future__ import annotations
 
 from cxprism.channels.registry import UnknownChannelKind, registry
-from cxprism.customers.schemas import Channel
 
-MEDIUMS = frozenset(c.value for c in Channel)
 _MEDIUM_OF_KIND = {
     "email": "email", "twilio_sms": "sms", "twilio_whatsapp": "whatsapp",
     "whatsapp_cloud": "whatsapp", "webchat": "webchat", "social": "social",
@@ -14,16 +12,13 @@ _MEDIUM_OF_KIND = {
 }
 
 
-def medium_of(kind: str, declared: str | None = None) -> str:
-    """A connector's medium: built-ins are known; a third-party connector may declare
-    ``medium``; otherwise its kind stands for itself."""
-    return _MEDIUM_OF_KIND.get(kind) or declared or kind
-
-
-def medium_of_kind(kind: str) -> str:
-    """The medium of a connector kind, asking the registered connector when need be."""
+def medium_of(kind: str) -> str:
+    """A connector kind's medium: built-ins are known; a third-party connector may
+    declare ``medium``; otherwise its kind stands for itself."""
+    if kind in _MEDIUM_OF_KIND:
+        return _MEDIUM_OF_KIND[kind]
     try:
         declared = getattr(registry.get(kind), "medium", None)
     except UnknownChannelKind:
         declared = None
-    return medium_of(kind, declared)
+    return str(declared) if declared else kind

@@ -7,24 +7,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.customers import holders
+from cxprism.customers.bulk import BulkReads
 from cxprism.customers.identities import Identity
-from cxprism.customers.service import CustomerService
-from cxprism.outbound.models import Send
 from cxprism.outbound.repository import SendRepository
 from cxprism.outbound.schemas import SendOut
-
-
-async def _customer_ids(session: AsyncSession, workspace_id: uuid.UUID,
-                        identities: Sequence[Identity]) -> list[uuid.UUID]:
-    customers = CustomerService(session, workspace_id)
-    owners = set((await customers.owners(identities)).values())
-    for owner in list(owners):
-        owners.update(await customers.merged_from(owner))
-    return sorted(owners)
 
 
 class Sends:
@@ -32,7 +21,7 @@ class Sends:
 
     async def export(self, session: AsyncSession, workspace_id: uuid.UUID,
                      identities: Sequence[Identity]) -> Any:
-        ids = await _customer_ids(session, workspace_id, identities)
+        ids = await BulkReads(session, workspace_id).profile_ids(identities)
         if not ids:
             return []
         sends = await SendRepository(session, workspace_id).of_customer(ids)
@@ -40,10 +29,9 @@ class Sends:
 
     async def erase(self, session: AsyncSession, workspace_id: uuid.UUID,
                     identities: Sequence[Identity]) -> None:
-        ids = await _customer_ids(session, workspace_id, identities)
+        ids = await BulkReads(session, workspace_id).profile_ids(identities)
         if ids:
-            await session.execute(delete(Send).where(Send.workspace_id == workspace_id,
-                                                     Send.customer_id.in_(ids)))
+            await SendRepository(session, workspace_id).delete_of(ids)
 
 
 holders.register(Sends())

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from cxprism.kit.db import for_update, insert_ignore
 from cxprism.kit.repository import WorkspaceRepository
@@ -84,6 +84,10 @@ class SendRepository(WorkspaceRepository[Send]):
     async def of_customer(self, customer_ids: Sequence[uuid.UUID]) -> list[Send]:
         stmt = self.select().where(Send.customer_id.in_(customer_ids)).order_by(Send.created_at)
         return list((await self.session.execute(stmt)).scalars())
+
+    async def delete_of(self, customer_ids: Sequence[uuid.UUID]) -> None:
+        await self.session.execute(delete(Send).where(Send.workspace_id == self.workspace_id,
+                                                      Send.customer_id.in_(customer_ids)))
 
     async def reassign(self, loser_id: uuid.UUID, winner_id: uuid.UUID) -> None:
         await self.session.execute(

@@ -42,7 +42,7 @@ class Target:
 
 
 def _medium(opened: OpenChannel) -> str:
-    return medium_of(opened.channel.kind, getattr(opened.connector, "medium", None))
+    return medium_of(opened.channel.kind)
 
 
 class Targets:

@@ -15,7 +15,7 @@ from cxprism.kit.clock import utcnow
 from cxprism.kit.safe_http import safe_client_pool
 from cxprism.outbound import privacy  # noqa: F401 - registers the sends as personal data
 from cxprism.outbound.dispatch import deliver_batch
-from cxprism.outbound.mediums import medium_of_kind
+from cxprism.outbound.mediums import medium_of
 from cxprism.outbound.repository import SendRepository
 from cxprism.outbound.service import DELIVER_JOB
 from cxprism.outbound.statuses import give_up_stale, note_reply
@@ -65,7 +65,7 @@ async def count_replies(session: AsyncSession, event: DomainEvent) -> None:
     if kind is None or event.payload.get("direction") != "inbound":
         return
     await note_reply(session, event.workspace_id, uuid.UUID(event.payload["customer_id"]),
-                     medium_of_kind(str(kind)), event.occurred_at)
+                     medium_of(str(kind)), event.occurred_at)
 
 
 @consumers.register("outbound.follow_merges", "customer.merged")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.customers import timeline
@@ -13,15 +13,6 @@ from cxprism.customers.service import CustomerService
 from cxprism.outbound.models import Send
 from cxprism.outbound.repository import SendRepository
 from cxprism.outbound.schemas import SendOut
-
-
-def _within(bound: timeline.Bound) -> ColumnElement[bool]:
-    if bound.key is None:
-        return Send.created_at <= bound.at
-    if bound.key == "":
-        return Send.created_at < bound.at
-    return or_(Send.created_at < bound.at,
-               and_(Send.created_at == bound.at, Send.id < uuid.UUID(bound.key)))
 
 
 class SendsTimeline:
@@ -34,7 +25,7 @@ class SendsTimeline:
         ids = [customer_id, *await customers.merged_from(customer_id)]
         conditions: list[ColumnElement[bool]] = [Send.customer_id.in_(ids)]
         if bound is not None:
-            conditions.append(_within(bound))
+            conditions.append(timeline.within(bound, Send.created_at, Send.id, uuid.UUID))
         found = await SendRepository(session, workspace_id).newest(*conditions, limit=limit)
         return [timeline.Entry(s.created_at, self.kind, str(s.id), {
             "kind": self.kind, "at": s.created_at,

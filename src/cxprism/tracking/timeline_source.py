@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.customers import timeline
@@ -14,15 +13,6 @@ from cxprism.tracking.schemas import TrackedEventOut
 from cxprism.tracking.service import TrackingService
 
 SEQ_DIGITS = 20  # keys sort as numbers do
-
-
-def _within(bound: timeline.Bound) -> ColumnElement[bool]:
-    if bound.key is None:
-        return TrackedEvent.timestamp <= bound.at
-    if bound.key == "":
-        return TrackedEvent.timestamp < bound.at
-    return or_(TrackedEvent.timestamp < bound.at,
-               and_(TrackedEvent.timestamp == bound.at, TrackedEvent.seq < int(bound.key)))
 
 
 class TrackedEventsTimeline:
@@ -37,7 +27,8 @@ class TrackedEventsTimeline:
             return []
         conditions = [repo.of_ids(user_ids, anonymous_ids)]
         if bound is not None:
-            conditions.append(_within(bound))
+            conditions.append(timeline.within(bound, TrackedEvent.timestamp, TrackedEvent.seq,
+                                              int))
         found = await service.events.newest_first(conditions, None, limit)
         return [timeline.Entry(e.timestamp, self.kind, f"{e.seq:0{SEQ_DIGITS}d}", {
             "kind": self.kind, "at": e.timestamp,
