@@ -23,7 +23,7 @@ from tests.fixtures.live import free_port, start_serve, wait_ready
 from tests.tracking.helpers import Source, make_source, stored_count, track
 
 KILLS = 6
-BATCHES = 400
+BATCHES = 1200  # enough work that every kill lands while requests are in flight
 PER_BATCH = 25
 
 
