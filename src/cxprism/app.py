@@ -26,6 +26,7 @@ from cxprism.kit.errors import install_error_handlers
 from cxprism.kit.limits import BodySizeLimit
 from cxprism.kit.request_id import RequestId
 from cxprism.kit.storage import LocalStorage
+from cxprism.ledger import api as ledger_api
 from cxprism.outbound import api as outbound_api
 from cxprism.outbound import timeline_source as sends_timeline  # noqa: F401 - registers
 from cxprism.runtime import Runtime
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     api.include_router(conversations_api.router)
     api.include_router(outbound_api.router)
     api.include_router(webhooks_api.router)
+    api.include_router(ledger_api.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(conversation_hooks.router)

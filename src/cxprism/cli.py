@@ -16,6 +16,7 @@ from cxprism import migrate
 from cxprism.config import DEFAULT_SECRET, get_settings
 from cxprism.demo import seed_demo
 from cxprism.kit.db import Database
+from cxprism.ledger.cli import ledger_app
 from cxprism.outbound.cli import outbound_app
 from cxprism.runtime import Runtime
 from cxprism.scheduler.cli import jobs_app
@@ -31,6 +32,7 @@ app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(outbound_app, name="outbound")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(ledger_app, name="ledger")
 console = Console()
 
 

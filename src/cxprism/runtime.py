@@ -22,6 +22,7 @@ from cxprism.config import Settings
 from cxprism.conversations import tasks as conversations_tasks
 from cxprism.customers import tasks as customers_tasks
 from cxprism.kit.db import Database
+from cxprism.ledger import tasks as ledger_tasks
 from cxprism.outbound import tasks as outbound_tasks
 from cxprism.scheduler.registry import registry as job_registry
 from cxprism.scheduler.worker import Worker
@@ -33,7 +34,7 @@ log = logging.getLogger("cxprism.runtime")
 # Importing a domain's tasks module registers its consumers and job handlers; the send
 # jobs need the built-in connectors registered, in `cxprism worker` processes too.
 DOMAIN_TASKS = (builtin_channels, customers_tasks, tracking_tasks, conversations_tasks,
-                outbound_tasks, webhooks_tasks)
+                outbound_tasks, webhooks_tasks, ledger_tasks)
 
 
 def make_backend(db: Database, settings: Settings) -> EventBackend:

@@ -26,6 +26,7 @@ from cxprism.kit.db import Database, insert_ignore
 log = logging.getLogger("cxprism.bus")
 
 Handler = Callable[[AsyncSession, DomainEvent], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, Sequence[DomainEvent]], Awaitable[None]]
 MAX_ATTEMPTS = 8
 BASE_RETRY = timedelta(seconds=1)
 
@@ -35,6 +36,16 @@ class Consumer:
     name: str
     patterns: tuple[str, ...]
     handler: Handler
+    batch_handler: BatchHandler | None = None
+    """Takes a whole relayed batch at once (the ledger hashes a batch per commit)."""
+
+    async def handle(self, session: AsyncSession, events: Sequence[DomainEvent]) -> None:
+        if self.batch_handler is not None:
+            if events:
+                await self.batch_handler(session, events)
+            return
+        for event in events:
+            await self.handler(session, event)
 
     def wants(self, event_type: str) -> bool:
         return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in self.patterns)
@@ -49,6 +60,23 @@ class ConsumerRegistry:
             if name in self.consumers:
                 raise ValueError(f"consumer {name!r} is registered twice")
             self.consumers[name] = Consumer(name, patterns, handler)
+            return handler
+
+        return decorate
+
+    def register_batch(self, name: str,
+                       *patterns: str) -> Callable[[BatchHandler], BatchHandler]:
+        """A consumer that gets all its new events of a relayed batch in one call, in
+        order, in the same one transaction (one event at a time on the careful path)."""
+
+        def decorate(handler: BatchHandler) -> BatchHandler:
+            if name in self.consumers:
+                raise ValueError(f"consumer {name!r} is registered twice")
+
+            async def one(session: AsyncSession, event: DomainEvent) -> None:
+                await handler(session, [event])
+
+            self.consumers[name] = Consumer(name, patterns, one, handler)
             return handler
 
         return decorate
@@ -112,9 +140,7 @@ async def _together(db: Database, consumer: Consumer, events: Sequence[DomainEve
                                  ["consumer", "event_id"]).returning(ProcessedEvent.event_id)
         new = set((await session.execute(receipts)).scalars())
         try:
-            for event in events:
-                if event.id in new:
-                    await consumer.handler(session, event)
+            await consumer.handle(session, [event for event in events if event.id in new])
         except Exception:  # retried one by one, where the failure is recorded
             await session.rollback()
             return False

@@ -31,10 +31,13 @@ class Permission(StrEnum):
     OUTBOUND_MANAGE = "outbound.manage"  # templates, policies, budgets, the kill switch
     WEBHOOKS_MANAGE = "webhooks.manage"  # subscriptions, deliveries, redelivery
     EVENTS_READ = "events.read"  # the domain-event catalogue
+    LEDGER_READ = "ledger.read"  # the trust ledger: key, checkpoints, entries, receipts
+    LEDGER_MANAGE = "ledger.manage"  # sign checkpoints on demand, audit, the witness
 
 
 _READ_ONLY = {Permission.USERS_READ, Permission.CUSTOMERS_READ, Permission.TRACKING_READ,
-              Permission.CONVERSATIONS_READ, Permission.OUTBOUND_READ, Permission.EVENTS_READ}
+              Permission.CONVERSATIONS_READ, Permission.OUTBOUND_READ, Permission.EVENTS_READ,
+              Permission.LEDGER_READ}
 _FRONT_LINE = _READ_ONLY | {Permission.CUSTOMERS_WRITE, Permission.CUSTOMERS_MERGE,
                             Permission.CONVERSATIONS_WRITE}
 

@@ -1,0 +1,85 @@
+"""What the ledger records for a domain event, as a canonical leaf: pure functions.
+
+An entry names its log, its own index and the hash of the leaf before it, so an entry
+moved, removed or slipped in between is found at its exact index by an audit (each
+entry vouches for its place and for its predecessor), on top of the Merkle tree that
+checkpoints sign.
+
+Personal data never enters an entry. Domain events carry ids, not values; the ids that
+point at a customer are replaced by a salted commitment SHA-256(salt || "customer" ||
+id) with a random salt per customer that only the ledger's salt table holds. An erasure
+deletes the salt: the commitments in the log can then no longer be tied to anyone, and
+no entry — so no proof — changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from cxprism.ledger.canonical import canonical
+
+VERSION = 1
+LEDGERED_TYPES = frozenset({
+    "message.received", "message.sent", "message.status_changed",
+    "outbound.sent", "outbound.status_changed", "outbound.suppressed",
+    "consent.changed", "customer.merged", "customer.erased",
+    "user.created", "user.role_changed", "api_key.created", "api_key.revoked",
+})
+"""Interactions and commitments: what was said to whom and its outcome, consent, who a
+customer is, and who may act in the workspace. Later domains add their types here."""
+
+CUSTOMER_FIELDS = frozenset({"customer_id", "winner_id", "loser_id", "merged_ids"})
+"""Payload fields that hold customer ids (one, or a list): committed, never stored."""
+
+
+def customer_ids(payload: Mapping[str, Any]) -> list[uuid.UUID]:
+    """The customers an event's payload points at, in first-mention order."""
+    found: dict[uuid.UUID, None] = {}
+    for name in sorted(CUSTOMER_FIELDS & payload.keys()):
+        value = payload[name]
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                found.setdefault(uuid.UUID(str(item)), None)
+    return list(found)
+
+
+def commitment(salt: bytes, customer_id: uuid.UUID) -> str:
+    """The salted commitment that stands for a customer id in entries."""
+    digest = hashlib.sha256(salt + b"customer\x00" + customer_id.bytes).hexdigest()
+    return f"sha256:{digest}"
+
+
+def committed_payload(payload: Mapping[str, Any],
+                      salts: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
+    """The payload with every customer id replaced by its commitment."""
+
+    def commit(value: Any) -> Any:
+        return None if value is None else commitment(salts[uuid.UUID(str(value))],
+                                                     uuid.UUID(str(value)))
+
+    data = dict(payload)
+    for name in CUSTOMER_FIELDS & payload.keys():
+        value = payload[name]
+        data[name] = [commit(v) for v in value] if isinstance(value, list) else commit(value)
+    return data
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds: one spelling per instant."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_bytes(*, origin: str, index: int, previous: bytes, event_id: uuid.UUID,
+                event_type: str, seq: int, occurred_at: datetime,
+                data: Mapping[str, Any]) -> bytes:
+    """The canonical (RFC 8785) leaf for one event at ``index``, after leaf ``previous``."""
+    return canonical({
+        "v": VERSION, "log": origin, "index": index, "prev": previous.hex(),
+        "event": {"id": str(event_id), "type": event_type, "seq": seq,
+                  "at": timestamp(occurred_at)},
+        "data": data,
+    })

@@ -1,0 +1,140 @@
+"""Which complete subtrees the ledger stores, and how it grows its tree: pure functions.
+
+Leaf hashes are stored with their entries (level 0). Of the interior complete subtrees
+only every ``STRIDE``-th level is stored (levels 4, 8, 12, ...): one row per 16 leaves
+in all instead of one per leaf, so appends write little more than the entries. Any other
+complete subtree is folded from at most ``2**(STRIDE - 1)`` stored ones below it, so an
+inclusion proof in a log of 2**20 leaves reads about 75 stored hashes (O(log n)) and
+hashes about as many.
+
+Appends keep the *frontier*: the complete subtrees that tile ``[0, size)`` (one per set bit
+of ``size``, largest first). A new leaf merges with the frontier's right end while its
+index is odd, exactly as :func:`cxprism.ledger.merkle.append_subtrees` does, and the root
+is the right fold of the frontier. No stored node is read to append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from cxprism.ledger.merkle import EMPTY_ROOT, HASH_SIZE, SubtreeLookup, node_hash
+
+STRIDE = 4
+Key = tuple[int, int]
+"""A complete subtree ``(level, index)``: leaves ``[index * 2**level, (index + 1) * 2**level)``."""
+
+
+def is_stored(level: int) -> bool:
+    return level % STRIDE == 0
+
+
+def stored_inputs(level: int, index: int) -> list[Key]:
+    """The stored subtrees whose fold is subtree ``(level, index)``, left to right."""
+    base = level - level % STRIDE
+    width = 1 << (level - base)
+    return [(base, index * width + offset) for offset in range(width)]
+
+
+def stored_keys(needed: Iterable[Key]) -> list[Key]:
+    """Every stored subtree that the subtrees ``needed`` are folded from, deduplicated."""
+    keys: dict[Key, None] = {}
+    for level, index in needed:
+        for key in stored_inputs(level, index):
+            keys.setdefault(key, None)
+    return list(keys)
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """The root of a complete subtree from its ``2**k`` hashes one row down (k levels)."""
+    row = list(hashes)
+    if not row or len(row) & (len(row) - 1):
+        raise ValueError(f"a complete subtree folds a power of two of hashes, not {len(row)}")
+    while len(row) > 1:
+        row = [node_hash(row[i], row[i + 1]) for i in range(0, len(row), 2)]
+    return row[0]
+
+
+def lookup_from(stored: Mapping[Key, bytes]) -> SubtreeLookup:
+    """A complete-subtree lookup over the stored hashes read for a proof."""
+    cache: dict[Key, bytes] = {}
+
+    def subtree(level: int, index: int) -> bytes:
+        key = (level, index)
+        found = stored.get(key) or cache.get(key)
+        if found is None:
+            if is_stored(level):
+                raise KeyError(f"stored subtree {key} was not read (or is missing)")
+            found = fold([subtree(*k) for k in stored_inputs(level, index)])
+            cache[key] = found
+        return found
+
+    return subtree
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """The right edge of a tree of ``size`` leaves: its tiling by complete subtrees."""
+
+    size: int
+    hashes: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.hashes) != self.size.bit_count():
+            raise ValueError(f"a tree of {self.size} leaves has {self.size.bit_count()} "
+                             f"frontier subtrees, not {len(self.hashes)}")
+
+    @classmethod
+    def empty(cls) -> Frontier:
+        return cls(0, ())
+
+    @classmethod
+    def decode(cls, size: int, packed: bytes) -> Frontier:
+        hashes = tuple(packed[i:i + HASH_SIZE] for i in range(0, len(packed), HASH_SIZE))
+        return cls(size, hashes)
+
+    def encode(self) -> bytes:
+        return b"".join(self.hashes)
+
+    def keys(self) -> list[Key]:
+        """The frontier's subtrees ``(level, index)``, largest (leftmost) first."""
+        keys, start = [], 0
+        for level in range(self.size.bit_length() - 1, -1, -1):
+            if self.size >> level & 1:
+                keys.append((level, start >> level))
+                start += 1 << level
+        return keys
+
+    def root(self) -> bytes:
+        if not self.hashes:
+            return EMPTY_ROOT
+        acc = self.hashes[-1]
+        for left in reversed(self.hashes[:-1]):
+            acc = node_hash(left, acc)
+        return acc
+
+
+@dataclass(frozen=True)
+class Growth:
+    frontier: Frontier
+    nodes: list[tuple[int, int, bytes]]
+    """The interior subtrees ``(level, index, hash)`` completed on stored levels."""
+
+
+def extend(frontier: Frontier, leaf_hashes: Sequence[bytes]) -> Growth:
+    """Append ``leaf_hashes`` to the tree whose right edge is ``frontier``."""
+    stack = [(level, index, digest)
+             for (level, index), digest in zip(frontier.keys(), frontier.hashes, strict=True)]
+    nodes: list[tuple[int, int, bytes]] = []
+    size = frontier.size
+    for digest in leaf_hashes:
+        level, index, acc = 0, size, digest
+        while index & 1:  # a right child completes its parent with the stack's top
+            left = stack.pop()
+            acc = node_hash(left[2], acc)
+            level, index = level + 1, index >> 1
+            if is_stored(level):
+                nodes.append((level, index, acc))
+        stack.append((level, index, acc))
+        size += 1
+    return Growth(Frontier(size, tuple(item[2] for item in stack)), nodes)

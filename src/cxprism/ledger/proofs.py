@@ -1,0 +1,121 @@
+"""Receipts, consistency bundles and the audit, read from a workspace's stored log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from cxprism.kit.errors import NotFound, Unprocessable
+from cxprism.ledger import keys, receipts
+from cxprism.ledger.audit import Auditor, AuditReport
+from cxprism.ledger.checkpoint import CheckpointError, VerifierKey, open_signed
+from cxprism.ledger.layout import STRIDE, Frontier, Key, lookup_from, stored_keys
+from cxprism.ledger.merkle import inclusion_path_ranges, inclusion_proof, subtrees_needed
+from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry
+from cxprism.ledger.service import LedgerService
+
+AUDIT_PAGE = 5000
+
+
+class ProofService:
+    def __init__(self, ledger: LedgerService) -> None:
+        self.ledger = ledger
+        self.repo = ledger.repo
+
+    async def entry(self, index: int) -> LedgerEntry:
+        found = await self.repo.entry_at(index)
+        if found is None:
+            raise NotFound(f"The ledger has no entry {index}.")
+        return found
+
+    async def entry_of_event(self, event_id: uuid.UUID) -> LedgerEntry:
+        found = await self.repo.entry_of_event(event_id)
+        if found is None:
+            raise NotFound("No ledger entry records this event (not ledgered, or not yet).")
+        return found
+
+    async def receipt(self, entry: LedgerEntry, size: int | None = None) -> dict[str, Any]:
+        """The entry's receipt against the checkpoint of ``size`` (default: the latest,
+        signed now if the entry is newer than every checkpoint)."""
+        checkpoint = await self._covering(entry.idx, size)
+        proof = await self.inclusion_proofs([entry.idx], checkpoint.size)
+        return receipts.receipt(entry.idx, entry.entry, proof[entry.idx], checkpoint.note)
+
+    async def _covering(self, index: int, size: int | None) -> LedgerCheckpoint:
+        if size is not None:
+            checkpoint = await self.ledger.checkpoint(size)
+            if checkpoint.size <= index:
+                raise Unprocessable(f"The checkpoint of size {size} does not hold entry "
+                                    f"{index}; choose a larger one.", code="not_covered")
+            return checkpoint
+        latest = await self.repo.latest_checkpoint()
+        if latest is None or latest.size <= index:
+            latest = await self.ledger.sign_checkpoint()
+        return latest
+
+    async def inclusion_proofs(self, indices: Sequence[int], size: int) -> dict[int, list[bytes]]:
+        """Inclusion proofs for many leaves of the tree of ``size``, from one read."""
+        needed = subtrees_needed(
+            [r for index in indices for r in inclusion_path_ranges(index, size)])
+        lookup = lookup_from(await self.repo.stored(stored_keys(needed)))
+        return {index: inclusion_proof(index, size, lookup) for index in indices}
+
+    async def consistency(self, old_size: int, new_size: int) -> dict[str, Any]:
+        """The proof between two signed checkpoints, with both notes."""
+        if old_size > new_size:
+            raise Unprocessable("The old checkpoint's size must not exceed the new one's.",
+                                code="sizes_out_of_order")
+        old = await self.ledger.checkpoint(old_size)
+        new = await self.ledger.checkpoint(new_size)
+        proof = await self.ledger.consistency_proof(old_size, new_size)
+        return receipts.consistency_bundle(old.note, new.note, proof)
+
+    async def audit(self) -> AuditReport:
+        """Recompute the log from its stored entries (see ``ledger.audit``)."""
+        log = await self.ledger.head()
+        key = keys.published_key(log.origin, log.public_key)
+        # The roots as signed, not as stored beside the note: a rewritten column proves nothing.
+        signed = {c.size: _signed_root(c, key) for c in await self._all_checkpoints()}
+        auditor = Auditor(log.origin)
+        auditor.keep_roots_at(set(signed))
+        after, going = -1, True
+        while going:
+            page = await self.repo.entries_after(after, AUDIT_PAGE)
+            if not page:
+                break
+            nodes = await self._stored_nodes_for(page[0].idx, page[-1].idx)
+            for row in page:
+                going = auditor.feed(row.idx, row.entry, row.leaf_hash, nodes)
+                if not going:
+                    break
+            going = going and len(page) == AUDIT_PAGE
+            after = page[-1].idx
+        frontier = Frontier.decode(log.size, log.frontier)
+        return auditor.finish(size=log.size, last_leaf=log.last_leaf_hash,
+                              frontier_root=frontier.root(), checkpoints=signed)
+
+    async def _stored_nodes_for(self, first: int, last: int) -> dict[Key, bytes]:
+        """The stored interior subtrees that leaves ``first..last`` can complete."""
+        found: dict[Key, bytes] = {}
+        level = STRIDE
+        while (last + 1) >> level:
+            rows = await self.repo.nodes_between(level, first >> level, last >> level)
+            found.update({(level, index): digest for index, digest in rows.items()})
+            level += STRIDE
+        return found
+
+    async def _all_checkpoints(self) -> list[LedgerCheckpoint]:
+        found: list[LedgerCheckpoint] = []
+        before: int | None = None
+        while page := await self.repo.checkpoints_before(before, 1000):
+            found.extend(page)
+            before = page[-1].size
+        return found
+
+
+def _signed_root(checkpoint: LedgerCheckpoint, key: VerifierKey) -> bytes:
+    try:
+        return open_signed(checkpoint.note, key).root
+    except CheckpointError:
+        return b"unverifiable"  # never a root: the audit reports the checkpoint

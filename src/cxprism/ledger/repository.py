@@ -1,0 +1,156 @@
+"""Every query of the ledger, scoped to one workspace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxprism.kit.db import for_update, insert_ignore
+from cxprism.ledger.layout import Key
+from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerLog, LedgerNode, LedgerSalt
+
+# Bound parameters per statement stay well under SQLite's limit (32,766) and asyncpg's.
+_CHUNK = 2000
+
+
+class LedgerRepository:
+    def __init__(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    # The log head ---------------------------------------------------------------------
+
+    async def log(self, *, lock: bool = False) -> LedgerLog | None:
+        stmt = select(LedgerLog).where(LedgerLog.workspace_id == self.workspace_id)
+        if lock:
+            stmt = for_update(self.dialect, stmt)
+        found: LedgerLog | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def create_log(self, values: Mapping[str, Any]) -> None:
+        """Create the head unless a concurrent transaction just did."""
+        row = {**values, "workspace_id": self.workspace_id}
+        await self.session.execute(insert_ignore(self.dialect, LedgerLog, row, ["workspace_id"]))
+
+    # Entries and stored subtrees ------------------------------------------------------
+
+    async def add_entries(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for start in range(0, len(rows), _CHUNK):
+            await self.session.execute(insert(LedgerEntry), [
+                {**row, "workspace_id": self.workspace_id} for row in rows[start:start + _CHUNK]])
+
+    async def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        if nodes:
+            await self.session.execute(insert(LedgerNode), [
+                {"workspace_id": self.workspace_id, "level": level, "idx": index, "hash": digest}
+                for level, index, digest in nodes])
+
+    async def stored(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        """The stored subtrees among ``keys``: leaf hashes (level 0) and interior nodes."""
+        leaves = sorted({index for level, index in keys if level == 0})
+        nodes = sorted({(level, index) for level, index in keys if level > 0})
+        found: dict[Key, bytes] = {}
+        for start in range(0, len(leaves), _CHUNK):
+            rows = await self.session.execute(
+                select(LedgerEntry.idx, LedgerEntry.leaf_hash)
+                .where(LedgerEntry.workspace_id == self.workspace_id,
+                       LedgerEntry.idx.in_(leaves[start:start + _CHUNK])))
+            found.update({(0, idx): digest for idx, digest in rows})
+        for start in range(0, len(nodes), _CHUNK):
+            node_rows = await self.session.execute(
+                select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash)
+                .where(LedgerNode.workspace_id == self.workspace_id,
+                       tuple_(LedgerNode.level, LedgerNode.idx).in_(nodes[start:start + _CHUNK])))
+            found.update({(level, idx): digest for level, idx, digest in node_rows})
+        return found
+
+    async def nodes_between(self, level: int, first: int, last: int) -> dict[int, bytes]:
+        rows = await self.session.execute(
+            select(LedgerNode.idx, LedgerNode.hash)
+            .where(LedgerNode.workspace_id == self.workspace_id, LedgerNode.level == level,
+                   LedgerNode.idx.between(first, last)))
+        return dict(rows.all())
+
+    async def entry_at(self, index: int) -> LedgerEntry | None:
+        found: LedgerEntry | None = await self.session.get(LedgerEntry, (self.workspace_id, index))
+        return found
+
+    async def entry_of_event(self, event_id: uuid.UUID) -> LedgerEntry | None:
+        stmt = select(LedgerEntry).where(LedgerEntry.workspace_id == self.workspace_id,
+                                         LedgerEntry.event_id == event_id)
+        found: LedgerEntry | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def entries_after(self, after: int, limit: int,
+                            event_type: str | None = None) -> list[LedgerEntry]:
+        """Entries in index order with ``idx > after``."""
+        stmt = (select(LedgerEntry)
+                .where(LedgerEntry.workspace_id == self.workspace_id, LedgerEntry.idx > after)
+                .order_by(LedgerEntry.idx).limit(limit))
+        if event_type is not None:
+            stmt = stmt.where(LedgerEntry.event_type == event_type)
+        return list((await self.session.execute(stmt)).scalars())
+
+    # Checkpoints ----------------------------------------------------------------------
+
+    async def latest_checkpoint(self) -> LedgerCheckpoint | None:
+        stmt = (select(LedgerCheckpoint).where(LedgerCheckpoint.workspace_id == self.workspace_id)
+                .order_by(LedgerCheckpoint.size.desc()).limit(1))
+        found: LedgerCheckpoint | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def checkpoint(self, size: int) -> LedgerCheckpoint | None:
+        found: LedgerCheckpoint | None = await self.session.get(
+            LedgerCheckpoint, (self.workspace_id, size))
+        return found
+
+    async def first_checkpoint_covering(self, index: int) -> LedgerCheckpoint | None:
+        """The smallest checkpoint whose tree holds leaf ``index``."""
+        stmt = (select(LedgerCheckpoint)
+                .where(LedgerCheckpoint.workspace_id == self.workspace_id,
+                       LedgerCheckpoint.size > index)
+                .order_by(LedgerCheckpoint.size).limit(1))
+        found: LedgerCheckpoint | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def checkpoints_before(self, before: int | None, limit: int) -> list[LedgerCheckpoint]:
+        stmt = select(LedgerCheckpoint).where(LedgerCheckpoint.workspace_id == self.workspace_id)
+        if before is not None:
+            stmt = stmt.where(LedgerCheckpoint.size < before)
+        stmt = stmt.order_by(LedgerCheckpoint.size.desc()).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    def add_checkpoint(self, checkpoint: LedgerCheckpoint) -> None:
+        checkpoint.workspace_id = self.workspace_id
+        self.session.add(checkpoint)
+
+    # Salts ------------------------------------------------------------------------------
+
+    async def salts(self, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        if not customer_ids:
+            return {}
+        rows = await self.session.execute(
+            select(LedgerSalt.customer_id, LedgerSalt.salt)
+            .where(LedgerSalt.workspace_id == self.workspace_id,
+                   LedgerSalt.customer_id.in_(customer_ids)))
+        return dict(rows.all())
+
+    async def add_salts(self, salts: Mapping[uuid.UUID, bytes]) -> None:
+        if salts:
+            await self.session.execute(insert(LedgerSalt), [
+                {"workspace_id": self.workspace_id, "customer_id": customer, "salt": salt}
+                for customer, salt in salts.items()])
+
+    async def delete_salts(self, customer_ids: Sequence[uuid.UUID]) -> None:
+        if customer_ids:
+            await self.session.execute(delete(LedgerSalt).where(
+                LedgerSalt.workspace_id == self.workspace_id,
+                LedgerSalt.customer_id.in_(customer_ids)))

@@ -1,0 +1,80 @@
+"""Ledger requests and responses. Hashes are base64; entries are shown both as their
+exact bytes (base64, what the leaf hashes) and parsed, for people."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LedgerKey(BaseModel):
+    origin: str = Field(description="the log's name: the first line of its checkpoints")
+    verifier_key: str = Field(description="C2SP signed-note verifier key "
+                              "`<name>+<key id>+<base64(0x01 || Ed25519 key)>`")
+    algorithm: str = "ed25519"
+    size: int = Field(description="entries in the log now")
+
+
+class CheckpointOut(BaseModel):
+    size: int
+    root: str = Field(description="the tree's root hash, base64")
+    note: str = Field(description="the checkpoint as a C2SP signed note")
+    created_at: datetime
+    exported_at: datetime | None
+
+
+class CheckpointList(BaseModel):
+    data: list[CheckpointOut]
+    next_cursor: str | None
+
+
+class EntryOut(BaseModel):
+    index: int
+    event_id: uuid.UUID
+    event_type: str
+    leaf_hash: str
+    entry: str = Field(description="the exact canonical bytes that were hashed, base64")
+    content: dict[str, Any] = Field(description="the same entry, parsed")
+    created_at: datetime
+
+
+class EntryList(BaseModel):
+    data: list[EntryOut]
+    next_cursor: str | None
+
+
+class Receipt(BaseModel):
+    format: str
+    index: int
+    entry: str
+    inclusion_proof: list[str]
+    checkpoint: str
+
+
+class ConsistencyBundle(BaseModel):
+    format: str
+    old_checkpoint: str
+    new_checkpoint: str
+    consistency_proof: list[str]
+
+
+class WitnessIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(max_length=2000, description="http(s) URL on a public host that "
+                            "each new checkpoint is POSTed to (text/plain); null stops it")
+
+
+class WitnessOut(BaseModel):
+    url: str | None
+
+
+class AuditOut(BaseModel):
+    intact: bool
+    size: int
+    checked: int
+    first_bad_index: int | None
+    problem: str | None

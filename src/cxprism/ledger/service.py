@@ -1,0 +1,166 @@
+"""The ledger's rules: appending events as leaves, and signing checkpoints.
+
+Appends run in the ledger consumer's transaction, a batch of committed domain events at
+a time, never in the transaction that recorded them: ingestion never waits for hashing,
+and the log head's row lock serialises only one workspace's ledger writers.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cxprism.bus.events import DomainEvent
+from cxprism.kit.clock import utcnow
+from cxprism.kit.errors import Conflict, NotFound
+from cxprism.ledger import entries, keys
+from cxprism.ledger.checkpoint import Checkpoint, VerifierKey, open_signed, sign
+from cxprism.ledger.layout import Frontier, extend, lookup_from, stored_keys
+from cxprism.ledger.merkle import (
+    EMPTY_ROOT,
+    consistency_path_ranges,
+    consistency_proof,
+    leaf_hash,
+    subtrees_needed,
+    verify_consistency,
+)
+from cxprism.ledger.models import LedgerCheckpoint, LedgerLog
+from cxprism.ledger.repository import LedgerRepository
+
+SALT_BYTES = 32
+CHECKPOINT_EVERY = timedelta(seconds=60)
+"""A new checkpoint is signed at most this long after an append (see ``ledger.tasks``)."""
+
+
+@dataclass(frozen=True)
+class Appended:
+    first_index: int
+    count: int
+    size: int
+
+
+class LedgerService:
+    def __init__(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self.repo = LedgerRepository(session, workspace_id)
+
+    async def head(self, *, lock: bool = False) -> LedgerLog:
+        """The workspace's log, created (with its signing key) on first use."""
+        found = await self.repo.log(lock=lock)
+        if found is None:
+            wrapped, public = keys.new_signing_key(self.workspace_id)
+            await self.repo.create_log({
+                "origin": keys.origin_for(self.workspace_id), "size": 0, "frontier": b"",
+                "signing_key": wrapped, "public_key": public, "created_at": utcnow(),
+                "updated_at": utcnow()})
+            found = await self.repo.log(lock=lock)
+        assert found is not None
+        return found
+
+    async def verifier_key(self) -> VerifierKey:
+        log = await self.head()
+        return keys.published_key(log.origin, log.public_key)
+
+    # Appending --------------------------------------------------------------------------
+
+    async def append(self, events: Sequence[DomainEvent]) -> Appended | None:
+        """Append a leaf for each ledgered event, in order; None when none is ledgered."""
+        chosen = [e for e in events if e.type in entries.LEDGERED_TYPES]
+        if not chosen:
+            return None
+        log = await self.head(lock=True)
+        salts = await self._salts_for(chosen)
+        first, previous = log.size, log.last_leaf_hash or EMPTY_ROOT
+        rows, hashes, erased = [], [], []
+        for offset, event in enumerate(chosen):
+            data = entries.committed_payload(event.payload, salts)
+            raw = entries.entry_bytes(
+                origin=log.origin, index=first + offset, previous=previous, event_id=event.id,
+                event_type=event.type, seq=event.seq, occurred_at=event.occurred_at, data=data)
+            previous = leaf_hash(raw)
+            hashes.append(previous)
+            rows.append({"idx": first + offset, "event_id": event.id, "event_type": event.type,
+                         "entry": raw, "leaf_hash": previous, "created_at": utcnow()})
+            if event.type == "customer.erased":
+                erased.extend(entries.customer_ids(event.payload))
+        growth = extend(Frontier.decode(log.size, log.frontier), hashes)
+        await self.repo.add_entries(rows)
+        await self.repo.add_nodes(growth.nodes)
+        # Erasure unlinks the person from every commitment: their salts go for good.
+        await self.repo.delete_salts(erased)
+        log.size, log.frontier = growth.frontier.size, growth.frontier.encode()
+        log.last_leaf_hash, log.updated_at = previous, utcnow()
+        await self.session.flush()
+        return Appended(first, len(rows), log.size)
+
+    async def _salts_for(self, chosen: Sequence[DomainEvent]) -> dict[uuid.UUID, bytes]:
+        wanted: dict[uuid.UUID, None] = {}
+        for event in chosen:
+            wanted.update(dict.fromkeys(entries.customer_ids(event.payload)))
+        salts = await self.repo.salts(list(wanted))
+        fresh = {customer: os.urandom(SALT_BYTES) for customer in wanted if customer not in salts}
+        await self.repo.add_salts(fresh)
+        return salts | fresh
+
+    # Checkpoints ------------------------------------------------------------------------
+
+    async def sign_checkpoint(self) -> LedgerCheckpoint:
+        """Sign the current tree head, unless it is inconsistent with the last signed one.
+
+        The new root comes from the head's frontier; the proof that it extends the last
+        checkpoint is built from the stored subtrees and checked against that checkpoint's
+        signed root. A log rewritten or rolled back underneath is refused, not signed.
+        """
+        log = await self.head(lock=True)
+        frontier = Frontier.decode(log.size, log.frontier)
+        latest = await self.repo.latest_checkpoint()
+        if latest is not None and latest.size == log.size:
+            await self._check_consistent(log, latest, frontier.root())
+            return latest
+        root = frontier.root()
+        if latest is not None:
+            await self._check_consistent(log, latest, root)
+        key = keys.signing_key(self.workspace_id, log.signing_key)
+        note = sign(Checkpoint(log.origin, log.size, root), log.origin, key)
+        checkpoint = LedgerCheckpoint(size=log.size, root=root, note=note, created_at=utcnow())
+        self.repo.add_checkpoint(checkpoint)
+        await self.session.flush()
+        return checkpoint
+
+    async def _check_consistent(self, log: LedgerLog, latest: LedgerCheckpoint,
+                                new_root: bytes) -> None:
+        signed = open_signed(latest.note, keys.published_key(log.origin, log.public_key))
+        if log.size < signed.size:
+            raise Conflict(f"The log has {log.size} entries but a checkpoint of {signed.size} "
+                           "was signed: refusing to sign a log that lost entries.",
+                           code="ledger_inconsistent")
+        proof = await self.consistency_proof(signed.size, log.size)
+        if not verify_consistency(signed.size, log.size, signed.root, new_root, proof):
+            raise Conflict(f"The log of {log.size} entries does not extend the checkpoint of "
+                           f"{signed.size} signed before: refusing to sign it. Run `cxprism "
+                           "ledger audit` to find what changed.", code="ledger_inconsistent")
+
+    async def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        needed = subtrees_needed(consistency_path_ranges(old_size, new_size))
+        stored = await self.repo.stored(stored_keys(needed))
+        try:
+            return consistency_proof(old_size, new_size, lookup_from(stored))
+        except KeyError:
+            raise Conflict("Stored subtrees of the log are missing: run `cxprism ledger "
+                           "audit`.", code="ledger_inconsistent") from None
+
+    async def checkpoint(self, size: int) -> LedgerCheckpoint:
+        found = await self.repo.checkpoint(size)
+        if found is None:
+            raise NotFound(f"No checkpoint of size {size} was signed for this workspace.")
+        return found
+
+    async def latest_checkpoint(self) -> LedgerCheckpoint:
+        """The newest checkpoint; one is signed now if none was yet."""
+        return await self.repo.latest_checkpoint() or await self.sign_checkpoint()
