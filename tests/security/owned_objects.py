@@ -33,7 +33,8 @@ def _queries(ids: dict[str, str]) -> dict[tuple[str, str], str]:
     return {("GET", "/api/v1/customers/lookup"): f"?kind=email&value={ALICE}",
             ("GET", "/api/v1/events"): f"?customer_id={ids['customer_id']}",
             ("GET", "/api/v1/conversations"): f"?customer_id={ids['customer_id']}",
-            ("GET", "/api/v1/outbound/sends"): f"?customer_id={ids['customer_id']}"}
+            ("GET", "/api/v1/outbound/sends"): f"?customer_id={ids['customer_id']}",
+            ("GET", "/api/v1/ledger/consistency"): f"?old={ids['size']}&new={ids['size']}"}
 
 # Searches naming A's data; with B's credentials they must find nothing.
 SEARCHES = [
@@ -153,11 +154,38 @@ async def _outbound(client: httpx.AsyncClient, tenant: Tenant, customer_id: str,
 # --- end of the outbound pipeline ---
 
 
+# --- the trust ledger: bodiless routes, samples, what the snapshot reads, the objects ---
+LEDGER_NO_BODY = {"/api/v1/ledger/checkpoints", "/api/v1/ledger/audit"}
+NUMBERED = {"job_id", "index", "size"}  # small integers, found in any text
+
+
+def _ledger_samples() -> dict[tuple[str, str], dict[str, Any]]:
+    return {("PUT", "/api/v1/ledger/witness"): {"url": "https://witness.example.com/walker"}}
+
+
+def _ledger_paths(ids: dict[str, str]) -> list[str]:
+    return ["/api/v1/ledger/entries", "/api/v1/ledger/checkpoints", "/api/v1/ledger/witness",
+            f"/api/v1/ledger/entries/{ids['index']}"]
+
+
+async def _ledger(client: httpx.AsyncClient, db: Database, tenant: Tenant) -> dict[str, str]:
+    """Every event so far relayed (the ledger appends its own), and a checkpoint."""
+    relay = Relay(db, InProcessBackend(db, registry))
+    while await relay.run_once():
+        pass
+    signed = await client.post("/api/v1/ledger/checkpoints", headers=tenant.headers)
+    assert signed.status_code == 201, signed.text
+    size = signed.json()["size"]
+    last = await client.get(f"/api/v1/ledger/entries/{size - 1}", headers=tenant.headers)
+    return {"index": str(size - 1), "size": str(size), "event_id": last.json()["event_id"]}
+# --- end of the trust ledger ---
+
+
 def sample_body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
     if method not in ("POST", "PATCH", "PUT") or path in (NO_BODY | WEBHOOK_NO_BODY
-                                                           | OUTBOUND_NO_BODY):
+                                                           | OUTBOUND_NO_BODY | LEDGER_NO_BODY):
         return None
-    samples = _samples(ids) | _webhook_samples() | _outbound_samples(ids)
+    samples = _samples(ids) | _webhook_samples() | _outbound_samples(ids) | _ledger_samples()
     assert (method, path) in samples, f"add a sample body for {method} {path}"
     return samples[(method, path)]
 
@@ -183,8 +211,9 @@ class OwnedObjects:
         return bool(self.query_for(method, path) or body_id_names(method, path, self.ids))
 
     def leaks_into(self, text: str) -> bool:
-        # Job ids are small integers, found in any text: the walk checks job lists itself.
-        values = [v for k, v in self.ids.items() if k != "job_id"] + self.secrets
+        # Job ids and ledger indices are small integers, found in any text: the walk checks
+        # job lists itself.
+        values = [v for k, v in self.ids.items() if k not in NUMBERED] + self.secrets
         return any(value in text for value in values)
 
     async def snapshot(self, client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
@@ -201,7 +230,8 @@ class OwnedObjects:
                  f"/api/v1/conversations/{ids['conversation_id']}/messages",
                  f"/api/v1/conversations/{ids['other_conversation_id']}/messages"]
         state = {path: (await client.get(path, headers=tenant.headers)).json()
-                 for path in paths + _webhook_paths(ids) + _outbound_paths(ids)}
+                 for path in paths + _webhook_paths(ids) + _outbound_paths(ids)
+                 + _ledger_paths(ids)}
         keys = (await client.get("/api/v1/api-keys", headers=tenant.headers)).json()["data"]
         state["api-keys"] = [{k: v for k, v in key.items() if k != "last_used_at"}
                              for key in keys]
@@ -241,6 +271,7 @@ async def build_owned_objects(client: httpx.AsyncClient, tenant: Tenant, db: Dat
            "source_id": source["id"], "customer_id": first["id"],
            "other_customer_id": second["id"], "job_id": str(job_id), "group_id": group_id,
            **talk, **hooks, **sends}
+    ids |= await _ledger(client, db, tenant)
     return OwnedObjects(ids=ids, secrets=[key["secret"], source["write_key"], SECRET,
                                           hook_secret])
 

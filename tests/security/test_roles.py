@@ -106,6 +106,21 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/outbound/budgets"): P.OUTBOUND_READ,
     ("PUT", "/api/v1/outbound/budgets"): P.OUTBOUND_MANAGE,
     # --- end of the outbound pipeline ---
+    # --- the trust ledger ---
+    ("GET", "/api/v1/ledger/key"): P.LEDGER_READ,
+    ("GET", "/api/v1/ledger/checkpoints"): P.LEDGER_READ,
+    ("POST", "/api/v1/ledger/checkpoints"): P.LEDGER_MANAGE,
+    ("GET", "/api/v1/ledger/checkpoints/latest"): P.LEDGER_READ,
+    ("GET", "/api/v1/ledger/checkpoints/{size}"): P.LEDGER_READ,
+    ("GET", "/api/v1/ledger/consistency"): P.LEDGER_READ,
+    ("GET", "/api/v1/ledger/entries"): P.LEDGER_READ,
+    ("GET", "/api/v1/ledger/entries/{index}"): P.LEDGER_READ,
+    ("GET", "/api/v1/ledger/entries/{index}/receipt"): P.LEDGER_READ,
+    ("GET", "/api/v1/ledger/events/{event_id}/receipt"): P.LEDGER_READ,
+    ("POST", "/api/v1/ledger/audit"): P.LEDGER_MANAGE,
+    ("GET", "/api/v1/ledger/witness"): P.LEDGER_MANAGE,
+    ("PUT", "/api/v1/ledger/witness"): P.LEDGER_MANAGE,
+    # --- end of the trust ledger ---
 }
 # Valid JSON that no request schema accepts: refused by validation, after the role check.
 PROBE = b'{"role_walk_probe": true}'

@@ -25,8 +25,13 @@ ledger_app = typer.Typer(help="The trust ledger: verify receipts offline, audit,
 WORKSPACE = typer.Option(..., help="Workspace slug.")
 
 
+def _say(text: str, end: str = "\n") -> None:
+    """Plain text, never wrapped: verdicts are read by scripts as well as people."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True, end=end)
+
+
 def _fail(message: str) -> None:
-    console.print(f"[red]NOT VERIFIED:[/red] {message}", markup=True, highlight=False)
+    _say(f"NOT VERIFIED: {message}")
     raise typer.Exit(1)
 
 
@@ -57,17 +62,16 @@ def verify(document: Path = typer.Argument(..., exists=True, dir_okay=False,
     try:
         if parsed.get("format") == receipts.CONSISTENCY_FORMAT:
             old, new = receipts.verify_bundle(parsed, verifier)
-            console.print(f"VERIFIED: the log {new.origin} of {new.size} entries extends "
-                          f"its checkpoint of {old.size}", markup=False, highlight=False)
+            _say(f"VERIFIED: the log {new.origin} of {new.size} entries extends "
+                          f"its checkpoint of {old.size}")
             return
         checked = receipts.verify_receipt(parsed, verifier)
     except receipts.ReceiptError as exc:
         _fail(str(exc))
         return
     event = checked.entry.get("event", {})
-    console.print(f"VERIFIED: entry {checked.index} ({event.get('type')}, {event.get('at')}) "
-                  f"is in {checked.checkpoint.origin} of {checked.checkpoint.size} entries",
-                  markup=False, highlight=False)
+    _say(f"VERIFIED: entry {checked.index} ({event.get('type')}, {event.get('at')}) is in "
+         f"{checked.checkpoint.origin} of {checked.checkpoint.size} entries")
 
 
 @ledger_app.command("audit")
@@ -83,11 +87,10 @@ def audit(workspace: str = WORKSPACE) -> None:
     run_command(run())
     report = reports[0]
     if report.finding is None:
-        console.print(f"intact: {report.checked} entries recomputed, every hash and checkpoint "
-                      "matches", markup=False, highlight=False)
+        _say(f"intact: {report.checked} entries recomputed, every hash and checkpoint "
+                      "matches")
         return
-    console.print(f"TAMPERED at index {report.finding.index}: {report.finding.problem}",
-                  markup=False, highlight=False)
+    _say(f"TAMPERED at index {report.finding.index}: {report.finding.problem}")
     raise typer.Exit(1)
 
 
@@ -98,7 +101,7 @@ def checkpoint(workspace: str = WORKSPACE) -> None:
     async def run() -> None:
         async with workspace_service(workspace) as owner:
             signed = await LedgerService(owner.session, owner.workspace_id).sign_checkpoint()
-        console.print(signed.note, end="", markup=False, highlight=False)
+        _say(signed.note, end="")
 
     run_command(run())
 
@@ -124,7 +127,7 @@ def key_command(workspace: str = WORKSPACE) -> None:
     async def run() -> None:
         async with workspace_service(workspace) as owner:
             key = await LedgerService(owner.session, owner.workspace_id).verifier_key()
-        console.print(key.encode(), markup=False, highlight=False, soft_wrap=True)
+        _say(key.encode())
 
     run_command(run())
 

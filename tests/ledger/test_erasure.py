@@ -1,0 +1,99 @@
+"""Erasure: no plaintext of a customer's personal data in the ledger, before or after,
+and every receipt issued before the erasure still verifies after it."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from sqlalchemy import select, text
+
+from cxprism.kit.db import Database
+from cxprism.ledger.checkpoint import parse_verifier_key
+from cxprism.ledger.models import LedgerSalt
+from cxprism.ledger.receipts import verify_receipt
+from tests.conversations.helpers import inbound, make_channel
+from tests.fixtures.builders import Tenant
+from tests.ledger.helpers import get_json, relay_all
+
+EMAIL = "erin.erasable@acme.example"
+PHONE = "+14155552671"
+NAME = "Erin Erasable"
+SAID = "my card number is 4111 and I live at 12 Secret Lane"
+LEDGER_TABLES = ["ledger_logs", "ledger_entries", "ledger_nodes", "ledger_checkpoints",
+                 "ledger_salts"]
+
+
+async def _ledger_dump(db: Database, tables: list[str] = LEDGER_TABLES) -> bytes:
+    """Every cell of these ledger tables, as bytes (text cells UTF-8 encoded)."""
+    cells: list[bytes] = []
+    async with db.session() as session:
+        for table in tables:
+            for row in (await session.execute(text(f"SELECT * FROM {table}"))).all():
+                for cell in row:
+                    if isinstance(cell, bytes | memoryview):
+                        cells.append(bytes(cell))
+                    elif cell is not None:
+                        cells.append(str(cell).encode())
+    return b"\x1e".join(cells)
+
+
+def _forms(customer_id: str) -> list[bytes]:
+    raw = uuid.UUID(customer_id)
+    return [EMAIL.encode(), PHONE.encode(), NAME.encode(), b"Secret Lane",
+            customer_id.encode(), raw.hex.encode(), raw.bytes]
+
+
+async def _customer_with_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
+    created = await client.post("/api/v1/customers", headers=tenant.headers, json={
+        "identities": [{"kind": "email", "value": EMAIL}, {"kind": "phone", "value": PHONE}],
+        "traits": {"name": NAME}})
+    assert created.status_code == 201, created.text
+    customer_id: str = created.json()["id"]
+    for status in ("granted", "withdrawn"):
+        consent = await client.post(f"/api/v1/customers/{customer_id}/consent",
+                                    headers=tenant.headers, json={
+                                        "channel": "email", "purpose": "marketing",
+                                        "status": status, "source": "preference_centre"})
+        assert consent.status_code in (200, 201), consent.text
+    channel = await make_channel(client, tenant.headers)
+    said = await inbound(client, channel, id="m-1", **{"from": EMAIL}, text=SAID)
+    assert said.status_code == 200, said.text
+    return customer_id
+
+
+async def test_erasure_leaves_no_plaintext_and_keeps_every_receipt_valid(
+        db: Database, client: httpx.AsyncClient, tenant: Tenant) -> None:
+    customer_id = await _customer_with_history(client, tenant)
+    await relay_all(db)
+    entries = (await get_json(client, tenant, "/entries"))["data"]
+    assert {"consent.changed", "message.received"} <= {e["event_type"] for e in entries}
+    # Only the salt table names the customer (its key), and only until the erasure.
+    dump = await _ledger_dump(db, [t for t in LEDGER_TABLES if t != "ledger_salts"])
+    assert not [form for form in _forms(customer_id) if form in dump]
+    key = parse_verifier_key((await get_json(client, tenant, "/key"))["verifier_key"])
+    before = [await get_json(client, tenant, f"/entries/{e['index']}/receipt") for e in entries]
+    async with db.session() as session:
+        salt = await session.get(LedgerSalt, (tenant.workspace_id, uuid.UUID(customer_id)))
+        assert salt is not None  # the commitment can be opened while the person exists
+
+    erased = await client.post(f"/api/v1/customers/{customer_id}/erase",
+                               headers=tenant.headers, json={"suppress": False})
+    assert erased.status_code == 200, erased.text
+    await relay_all(db)
+
+    after = (await get_json(client, tenant, "/entries"))["data"]
+    assert after[-1]["event_type"] == "customer.erased"  # the erasure is itself recorded
+    assert [a["entry"] for a in after[:len(entries)]] == [e["entry"] for e in entries]
+    dump = await _ledger_dump(db)
+    assert not [form for form in _forms(customer_id) if form in dump]
+    async with db.session() as session:
+        salts = (await session.execute(select(LedgerSalt.customer_id).where(
+            LedgerSalt.workspace_id == tenant.workspace_id))).scalars().all()
+    assert uuid.UUID(customer_id) not in salts  # the commitments are unlinkable now
+    for receipt in before:
+        verify_receipt(receipt, key)  # raises if any earlier receipt broke
+    for entry in after:
+        verify_receipt(await get_json(client, tenant, f"/entries/{entry['index']}/receipt"), key)
+    audit = await client.post("/api/v1/ledger/audit", headers=tenant.headers)
+    assert audit.json()["intact"] is True, audit.text
