@@ -3,15 +3,17 @@
     .venv/bin/python bench/ledger_bench.py [--database postgresql|sqlite] [--leaves 200000]
         [--batch 1000] [--customers 10000] [--proof-log-size 1000000] [--grow-batch 5000]
         [--proof-seconds 10] [--proofs 50000] [--proof-batch 1000] [--concurrency 4]
-        [--profile] [--keep]
+        [--messages stored|absent] [--profile] [--keep]
 
 One run, in a fresh database (PostgreSQL: ``cxprism_bench_ledger``, dropped and created on
 the server named by CXPRISM_BENCH_POSTGRES_URL, default
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres, and dropped again at the end unless
 ``--keep``; SQLite: a file in a temporary directory), migrated with
-``cxprism.migrate.upgrade``. The ledger's tables have no foreign key to ``workspaces``, so
-each phase appends to a log of its own random workspace id, created on first use by
-``LedgerService.head()``.
+``cxprism.migrate.upgrade``. The ledger's tables (and messages, conversations, channels)
+have no foreign key to ``workspaces``, so each phase appends to a log of its own random
+workspace id, created on first use by ``LedgerService.head()``. Each such workspace gets
+three channels (email, twilio_sms, whatsapp) and one conversation per customer, written
+directly before the clock starts.
 
 1. appends: ``--leaves`` synthetic domain events of ledgered types (60% message.received,
    15% consent.changed, 25% outbound.status_changed, shaped as the services record them)
@@ -19,7 +21,10 @@ each phase appends to a log of its own random workspace id, created on first use
    so salts are both looked up and created), appended ``--batch`` per transaction through
    ``LedgerService(session, workspace_id).append(events)`` and committed, as the ledger
    consumer does (without its checkpoint-job enqueue and the relay's own bookkeeping).
-   Events are generated before each batch's clock starts. The appended log is then read
+   Events are generated, and the messages the batch's message.received events tell of are
+   stored (``--messages stored``, as ingestion did before the consumer ran: ``append``
+   reads them to commit to their content), before each batch's clock starts;
+   ``--messages absent`` skips that, so append finds no content. The appended log is read
    back and checked: every stored leaf hash is SHA-256(0x00 || entry) and the head's
    frontier root equals the root recomputed from the leaves;
 2. the floor for 1: the same entries (bytes, leaf hashes, types) written raw into the same
@@ -195,8 +200,15 @@ async def maintain(url: str, backend: str) -> float:
 # --- synthetic events ------------------------------------------------------------------
 
 
+WORDS = ("order", "delivery", "refund", "invoice", "account", "password", "shipping",
+         "tracking", "number", "please", "thanks", "hello", "help", "question", "payment",
+         "card", "update", "address", "return", "exchange", "size", "colour", "warranty",
+         "broken", "late", "today", "tomorrow", "week", "store", "online", "app", "phone")
+
+
 class EventMaker:
-    """Domain events of ledgered types, shaped as the services record them."""
+    """Domain events of ledgered types, shaped as the services record them, and the rows
+    ingestion stored before them (channels, one conversation per customer, the messages)."""
 
     def __init__(self, workspace_id: uuid.UUID, customers: int, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -204,27 +216,44 @@ class EventMaker:
         self.workspace_id = workspace_id
         self.customers = [uuid.UUID(int=people.getrandbits(128), version=4)
                           for _ in range(customers)]
-        self.conversations = [uuid.UUID(int=people.getrandbits(128), version=4)
-                              for _ in range(customers)]
-        self.channels = [(uuid.UUID(int=people.getrandbits(128), version=4), kind)
-                         for kind, _ in CHANNELS]
+        self.conversations = [self._uuid() for _ in range(customers)]
+        self.channels = [(self._uuid(), kind) for kind, _ in CHANNELS]
+        self.texts = [" ".join(self.rng.choices(WORDS, k=self.rng.randrange(8, 80))).capitalize()
+                      for _ in range(64)]
         self.seq = 0
         self.clock = datetime(2026, 12, 1, tzinfo=UTC)
         self.picked: set[int] = set()
+        self.messages: list[dict[str, Any]] = []
 
     def _customer(self) -> int:
         at = int(len(self.customers) * self.rng.random() ** 2)  # density ~ 1/sqrt(k)
         self.picked.add(at)
         return at
 
+    def _message(self, person: int) -> dict[str, Any]:
+        channel_id, channel_kind = self.channels[person % len(self.channels)]
+        message_id, text = self._uuid(), self.rng.choice(self.texts)
+        email = channel_kind == "email"
+        self.messages.append({
+            "id": message_id, "workspace_id": self.workspace_id,
+            "conversation_id": self.conversations[person],
+            "customer_id": self.customers[person], "channel_id": channel_id,
+            "direction": "inbound", "sender_type": "customer", "kind": "message",
+            "external_id": f"ext-{message_id.hex}", "subject": text[:40] if email else None,
+            "text": text, "html": f"<p>{text}</p>" if email else None, "attachments": [],
+            "meta": {}, "status": "received",
+            "status_history": [{"status": "received", "at": self.clock.isoformat()}],
+            "sent_at": self.clock, "created_at": self.clock, "updated_at": self.clock})
+        return {"message_id": str(message_id),
+                "conversation_id": str(self.conversations[person]),
+                "customer_id": str(self.customers[person]), "channel_id": str(channel_id),
+                "kind": "message", "direction": "inbound", "status": "received",
+                "channel_kind": channel_kind}
+
     def _payload(self, kind: str, person: int) -> dict[str, Any]:
-        customer = str(self.customers[person])
         if kind == "message.received":
-            channel_id, channel_kind = self.channels[person % len(self.channels)]
-            return {"message_id": str(self._uuid()),
-                    "conversation_id": str(self.conversations[person]),
-                    "customer_id": customer, "channel_id": str(channel_id), "kind": "message",
-                    "direction": "inbound", "status": "received", "channel_kind": channel_kind}
+            return self._message(person)
+        customer = str(self.customers[person])
         if kind == "consent.changed":
             return {"customer_id": customer, "channel": self.rng.choice(["email", "sms"]),
                     "purpose": "marketing",
@@ -242,6 +271,7 @@ class EventMaker:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
     def make(self, count: int) -> list[Any]:
+        """``count`` events; the messages they tell of wait in ``messages``."""
         from cxprism.bus.events import DomainEvent
 
         found = []
@@ -256,23 +286,64 @@ class EventMaker:
                                      self.seq))
         return found
 
+    async def setup(self, db: Any) -> None:
+        """The workspace's channels and one conversation per customer."""
+        from sqlalchemy import insert
+
+        from cxprism.channels.models import Channel
+        from cxprism.conversations.models import Conversation
+
+        async with db.session() as session:
+            await session.execute(insert(Channel), [
+                {"id": channel_id, "workspace_id": self.workspace_id, "kind": kind,
+                 "name": kind, "address": f"{kind}-{self.workspace_id}", "config": {}}
+                for channel_id, kind in self.channels])
+            rows = [{"id": conversation, "workspace_id": self.workspace_id,
+                     "customer_id": self.customers[person],
+                     "channel_id": self.channels[person % len(self.channels)][0],
+                     "channel_kind": self.channels[person % len(self.channels)][1],
+                     "reply_token": uuid.uuid4().hex, "tags": []}
+                    for person, conversation in enumerate(self.conversations)]
+            for at in range(0, len(rows), 1000):
+                await session.execute(insert(Conversation), rows[at:at + 1000])
+            await session.commit()
+
+    async def store_messages(self, db: Any) -> int:
+        """Store the messages the events made so far tell of, as ingestion did before."""
+        from sqlalchemy import insert
+
+        from cxprism.conversations.models import Message
+
+        rows, self.messages = self.messages, []
+        if rows:
+            async with db.session() as session:
+                for at in range(0, len(rows), 1000):
+                    await session.execute(insert(Message), rows[at:at + 1000])
+                await session.commit()
+        return len(rows)
+
 
 # --- appends ---------------------------------------------------------------------------
 
 
-async def append_leaves(db: Any, maker: EventMaker, total: int, batch: int, label: str
-                        ) -> dict[str, Any]:
+async def append_leaves(db: Any, maker: EventMaker, total: int, batch: int, label: str,
+                        *, store_messages: bool) -> dict[str, Any]:
     """``total`` events through LedgerService.append, ``batch`` per committed transaction,
-    to the log of ``maker``'s workspace."""
+    to the log of ``maker``'s workspace; each batch's messages are stored off the clock."""
     from cxprism.ledger.service import LedgerService
 
     workspace_id = maker.workspace_id
     times: list[float] = []
     sizes: list[int] = []
     meter = Meter()
-    busy, next_report = 0.0, total // 10
+    busy, next_report, stored_messages = 0.0, total // 10, 0
+    await maker.setup(db)
     for start in range(0, total, batch):
         events = maker.make(min(batch, total - start))
+        if store_messages:
+            stored_messages += await maker.store_messages(db)
+        else:
+            maker.messages.clear()
         started = time.perf_counter()
         async with db.session() as session:
             appended = await LedgerService(session, workspace_id).append(events)
@@ -287,6 +358,7 @@ async def append_leaves(db: Any, maker: EventMaker, total: int, batch: int, labe
             next_report += total // 10
     tenth = max(1, len(times) // 10)
     return {"leaves": total, "batch": batch, "transactions": len(times),
+            "messages_stored_beforehand": stored_messages,
             "seconds": round(busy, 3), "leaves_per_s": round(total / busy, 1),
             "first_tenth_leaves_per_s": round(sum(sizes[:tenth]) / sum(times[:tenth]), 1),
             "last_tenth_leaves_per_s": round(sum(sizes[-tenth:]) / sum(times[-tenth:]), 1),
@@ -333,7 +405,12 @@ def check_stored(stored: Stored) -> dict[str, Any]:
                     for e, h in zip(stored.entries, stored.leaf_hashes, strict=True))
     root_ok = merkle.root(stored.leaf_hashes) == stored.root
     sizes = [len(e) for e in stored.entries]
+    messages = [json.loads(e)["data"] for e, kind in zip(stored.entries, stored.event_types,
+                                                         strict=True)
+                if kind == "message.received"]
     return {"leaf_hashes_match_entries": leaves_ok, "head_root_matches_leaves": root_ok,
+            "message_entries": len(messages),
+            "message_entries_with_content": sum(bool(m.get("content")) for m in messages),
             "entry_bytes": {"mean": round(statistics.fmean(sizes), 1), "min": min(sizes),
                             "max": max(sizes)}}
 
@@ -555,30 +632,49 @@ async def verify_samples(db: Any, log: ProofLog, samples: Sequence[tuple[int, li
 async def count_reads(db: Any, log: ProofLog, samples: int, batch: int, seed: int
                       ) -> dict[str, Any]:
     """Stored hashes read (the dict ``repo.stored`` returns) per proof, one per call and
-    per ``batch``-leaf call."""
-    from cxprism.ledger.layout import stored_keys
-    from cxprism.ledger.merkle import inclusion_path_ranges, subtrees_needed
+    per ``batch``-leaf call; and the in-process CPU cost of a proof without the database
+    (which subtrees to read, then the proof from the dict read), as ProofService does."""
+    from cxprism.ledger.layout import lookup_from, stored_keys
+    from cxprism.ledger.merkle import inclusion_path_ranges, inclusion_proof, subtrees_needed
     from cxprism.ledger.service import LedgerService
 
     rng = random.Random(seed)
+    cpu = {"plan": 0.0, "build": 0.0, "proofs": 0}
 
     async def read(indices: Sequence[int]) -> tuple[int, int]:
+        started = time.perf_counter()
         needed = subtrees_needed([r for i in indices for r in inclusion_path_ranges(i, log.size)])
         keys = stored_keys(needed)
+        cpu["plan"] += time.perf_counter() - started
         async with db.session() as session:
             found = await LedgerService(session, log.workspace_id).repo.stored(keys)
+        started = time.perf_counter()
+        lookup = lookup_from(found)
+        for index in indices:
+            inclusion_proof(index, log.size, lookup)
+        cpu["build"] += time.perf_counter() - started
+        cpu["proofs"] += len(indices)
         return len(found), len(keys)
 
     single = [await read([rng.randrange(log.size)]) for _ in range(samples)]
+    single_cpu, cpu = cpu, {"plan": 0.0, "build": 0.0, "proofs": 0}
     batched = [await read(rng.sample(range(log.size), batch)) for _ in range(3)]
     counts = [found for found, _ in single]
+
+    def per_proof_us(spent: dict[str, float]) -> dict[str, float]:
+        plan, build = (1e6 * spent[k] / spent["proofs"] for k in ("plan", "build"))
+        return {"plan_us": round(plan, 1), "build_us": round(build, 1),
+                "ceiling_proofs_per_s_one_core": round(1e6 / (plan + build), 1)}
+
     return {"single_leaf_samples": samples,
             "stored_hashes_per_proof": {"mean": round(statistics.fmean(counts), 1),
                                         "min": min(counts), "max": max(counts)},
             "all_keys_found": all(f == k for f, k in single + batched),
             "batch": batch,
             "stored_hashes_per_proof_in_batch": round(
-                statistics.fmean(found for found, _ in batched) / batch, 1)}
+                statistics.fmean(found for found, _ in batched) / batch, 1),
+            "python_cpu_per_proof_single": per_proof_us(single_cpu),
+            "python_cpu_per_proof_batched": per_proof_us(cpu)}
 
 
 async def proofs_phase(db: Any, log: ProofLog, args: argparse.Namespace) -> dict[str, Any]:
@@ -637,7 +733,8 @@ async def profile_phase(db: Any, log: ProofLog, args: argparse.Namespace) -> dic
     warm = min(args.leaves, 20 * args.batch)
 
     async def appends() -> None:
-        await append_leaves(db, maker, warm, args.batch, "profile")
+        await append_leaves(db, maker, warm, args.batch, "profile",
+                            store_messages=args.messages == "stored")
 
     rng = random.Random(5)
 
@@ -667,7 +764,8 @@ async def run_all(url: str, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {}
     try:
         maker = EventMaker(uuid.uuid4(), args.customers, seed=1)
-        result["append"] = await append_leaves(db, maker, args.leaves, args.batch, "append")
+        result["append"] = await append_leaves(db, maker, args.leaves, args.batch, "append",
+                                               store_messages=args.messages == "stored")
         result["append"]["distinct_customers"] = len(maker.picked)
         print(f"  append           {result['append']['leaves_per_s']:>10,.0f} leaves/s "
               f"({args.batch} per transaction)", flush=True)
@@ -684,7 +782,7 @@ async def run_all(url: str, args: argparse.Namespace) -> dict[str, Any]:
         del stored
         grower = EventMaker(uuid.uuid4(), args.customers, seed=2)
         result["grow"] = await append_leaves(db, grower, args.proof_log_size, args.grow_batch,
-                                             "grow")
+                                             "grow", store_messages=args.messages == "stored")
         print(f"  grow             {result['grow']['leaves_per_s']:>10,.0f} leaves/s "
               f"({args.grow_batch} per transaction)", flush=True)
         result["grow"]["maintenance_seconds"] = round(await maintain(url, args.database), 3)
@@ -739,6 +837,11 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
          f"{reads['stored_hashes_per_proof']['max']}; "
          f"{reads['stored_hashes_per_proof_in_batch']:.1f} per proof in batches of "
          f"{reads['batch']:,}")
+    ceiling = reads["python_cpu_per_proof_single"]
+    _row("proof CPU without the database", f"{ceiling['plan_us'] + ceiling['build_us']:.0f} us",
+         f"plan {ceiling['plan_us']:.0f} + build {ceiling['build_us']:.0f} us: at most "
+         f"{ceiling['ceiling_proofs_per_s_one_core']:,.0f} proofs/s per core (batched: "
+         f"{reads['python_cpu_per_proof_batched']['ceiling_proofs_per_s_one_core']:,.0f})")
     _row("proofs verified", f"{checked['verified']}/{checked['sampled']}",
          "merkle.verify_inclusion against the head's frontier root")
     print("checks: leaf hashes = SHA-256(0x00||entry): "
@@ -754,6 +857,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--leaves", type=int, default=200_000, help="leaves appended (phase 1)")
     parser.add_argument("--batch", type=int, default=1000, help="events per append transaction")
     parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--messages", choices=["stored", "absent"], default="stored",
+                        help="store each message.received's message before its append (as "
+                             "ingestion does), or not: append then finds no content to commit")
     parser.add_argument("--proof-log-size", type=int, default=1_000_000)
     parser.add_argument("--grow-batch", type=int, default=5000,
                         help="events per transaction while growing the proof log")

@@ -63,7 +63,9 @@ def upgrade() -> None:
     sa.Column('workspace_id', sa.Uuid(), nullable=False),
     sa.Column('customer_id', sa.Uuid(), nullable=False),
     sa.Column('salt', sa.LargeBinary(), nullable=False),
-    sa.PrimaryKeyConstraint('workspace_id', 'customer_id', name=op.f('pk_ledger_salts'))
+    sa.Column('commitment', sa.String(length=80), nullable=False),
+    sa.PrimaryKeyConstraint('workspace_id', 'customer_id', name=op.f('pk_ledger_salts')),
+    sa.UniqueConstraint('workspace_id', 'commitment', name=op.f('uq_ledger_salts_workspace_id_commitment'))
     )
 
 

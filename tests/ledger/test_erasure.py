@@ -73,9 +73,10 @@ async def test_erasure_leaves_no_plaintext_and_keeps_every_receipt_valid(
     assert not [form for form in _forms(customer_id) if form in dump]
     key = parse_verifier_key((await get_json(client, tenant, "/key"))["verifier_key"])
     before = [await get_json(client, tenant, f"/entries/{e['index']}/receipt") for e in entries]
-    async with db.session() as session:
-        salt = await session.get(LedgerSalt, (tenant.workspace_id, uuid.UUID(customer_id)))
-        assert salt is not None  # the commitment can be opened while the person exists
+    said = next(e for e in entries if e["event_type"] == "message.received")
+    opening = await get_json(client, tenant, f"/entries/{said['index']}/opening")
+    assert [c["customer_id"] for c in opening["customers"]] == [customer_id]
+    assert opening["content"]["matches"] is True and opening["content"]["message"]["text"] == SAID
 
     erased = await client.post(f"/api/v1/customers/{customer_id}/erase",
                                headers=tenant.headers, json={"suppress": False})
@@ -93,7 +94,22 @@ async def test_erasure_leaves_no_plaintext_and_keeps_every_receipt_valid(
     assert uuid.UUID(customer_id) not in salts  # the commitments are unlinkable now
     for receipt in before:
         verify_receipt(receipt, key)  # raises if any earlier receipt broke
+    opening = await get_json(client, tenant, f"/entries/{said['index']}/opening")
+    assert opening["customers"] == [] and opening["content"]["message"] is None
     for entry in after:
         verify_receipt(await get_json(client, tenant, f"/entries/{entry['index']}/receipt"), key)
     audit = await client.post("/api/v1/ledger/audit", headers=tenant.headers)
     assert audit.json()["intact"] is True, audit.text
+
+
+async def test_an_edited_message_no_longer_matches_its_entry(
+        db: Database, client: httpx.AsyncClient, tenant: Tenant) -> None:
+    await _customer_with_history(client, tenant)
+    await relay_all(db)
+    said = (await get_json(client, tenant, "/entries?event_type=message.received"))["data"][0]
+    async with db.session() as session:  # someone rewrites history in the messages table
+        await session.execute(text("UPDATE messages SET text = 'I never said that'"))
+        await session.commit()
+    opening = await get_json(client, tenant, f"/entries/{said['index']}/opening")
+    assert opening["content"]["matches"] is False
+    assert opening["content"]["message"]["text"] == "I never said that"

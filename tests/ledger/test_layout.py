@@ -118,8 +118,6 @@ def test_frontier_with_the_wrong_number_of_hashes_is_refused(size: int,
         Frontier.decode(size, b"".join(hashes))
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: Frontier.decode accepts packed bytes whose "
-                   "length is not a multiple of HASH_SIZE (a short last hash)")
 def test_frontier_decode_refuses_truncated_hashes() -> None:
     packed = extend(Frontier.empty(), leaves(3)).frontier.encode()
     with pytest.raises(ValueError):

@@ -385,9 +385,6 @@ def test_entry_of_another_log_or_not_canonical() -> None:
     assert blamed(log, [*rows[:9], Row(9, spaced, merkle.leaf_hash(spaced)), *rows[10:]]) == 9
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: audit.finish reports the suspect subtree's "
-                   "first leaf before checking last_leaf, so an edited last entry that "
-                   "completes a stored subtree is blamed on that subtree's first entry")
 @pytest.mark.parametrize("count", [16, 32, 48])
 def test_edited_last_entry_that_completes_a_stored_subtree(count: int) -> None:
     log, rows = build_log(count), rows_of(build_log(count))
@@ -395,8 +392,6 @@ def test_edited_last_entry_that_completes_a_stored_subtree(count: int) -> None:
     assert blamed(log, rows) == count - 1
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: audit._check_hashes blames index - 1 on a "
-                   "prev mismatch, which is -1 for entry 0")
 def test_first_entry_with_a_rewritten_prev_and_hash() -> None:
     log, rows = build_log(BIG), rows_of(build_log(BIG))
     raw = make_entry(0, merkle.leaf_hash(b"nothing"), {"n": 0, "tag": ""})

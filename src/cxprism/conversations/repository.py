@@ -155,6 +155,13 @@ class MessageRepository(WorkspaceRepository[Message]):
         order = {external_id: n for n, external_id in enumerate(external_ids)}
         return min(rows, key=lambda m: order[m.external_id or ""], default=None)
 
+    async def many(self, ids: Sequence[uuid.UUID]) -> Sequence[Message]:
+        if not ids:
+            return []
+        rows = await self.session.execute(self.select().where(Message.id.in_(ids)))
+        found: Sequence[Message] = rows.scalars().all()
+        return found
+
     async def of_conversation(self, conversation_id: uuid.UUID, after: uuid.UUID | None,
                               limit: int) -> tuple[Sequence[Message], uuid.UUID | None]:
         return await self.page(Message.conversation_id == conversation_id, after=after,

@@ -86,6 +86,15 @@ class ConversationService:
             raise NotFound("Message not found.", details={"message_id": str(message_id)})
         return message
 
+    async def contents_of(self, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        """What each message says, as plain data (the ledger commits to it): subject, text,
+        sanitised HTML and attachments (content-addressed keys commit to their bytes)."""
+        return {m.id: {"subject": m.subject, "text": m.text, "html": m.html,
+                       "attachments": [{k: a.get(k) for k in ("filename", "content_type",
+                                                               "size", "key", "url")}
+                                       for a in m.attachments]}
+                for m in await self.messages.many(message_ids)}
+
     # Acting ----------------------------------------------------------------------------
 
     async def add_note(self, conversation_id: uuid.UUID, data: schemas.NoteCreate) -> Message:

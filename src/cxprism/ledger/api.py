@@ -136,6 +136,17 @@ async def entry_receipt(index: int, size: int | None = Query(default=None, ge=1)
     return await proofs.receipt(await proofs.entry(index), size)
 
 
+@router.get("/entries/{index}/opening", response_model=schemas.Opening)
+async def entry_opening(index: int, session: AsyncSession = Session,
+                        principal: Principal = Manage) -> object:
+    """Who the entry's salted commitments stand for, with the salts that open them (gone
+    once the customer is erased), and for a message whether its stored content still
+    matches what the entry committed to: SHA-256(salt || "content" || 0x00 || message id
+    bytes || RFC 8785 JSON of the content)."""
+    proofs = ProofService(_ledger(session, principal))
+    return await proofs.opening(await proofs.entry(index))
+
+
 @router.get("/events/{event_id}/receipt", response_model=schemas.Receipt)
 async def event_receipt(event_id: uuid.UUID, size: int | None = Query(default=None, ge=1),
                         session: AsyncSession = Session, principal: Principal = Read) -> object:

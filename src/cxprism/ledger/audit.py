@@ -125,6 +125,8 @@ class Auditor:
         if leaf_hash(entry) != stored_hash:
             return Finding(index, f"entry {index} does not match its stored leaf hash: edited")
         if previous != self.previous.hex():
+            if index == 0:  # nothing comes before the first entry: it was edited itself
+                return Finding(0, "entry 0 does not start the log: it was edited")
             return Finding(index - 1, f"entry {index - 1} is not the entry that entry {index} "
                            "follows: it was edited or replaced")
         return None
@@ -132,8 +134,11 @@ class Auditor:
     def finish(self, *, size: int, last_leaf: bytes | None, frontier_root: bytes,
                checkpoints: Mapping[int, bytes]) -> AuditReport:
         """The findings, once every stored row was fed (or feeding stopped)."""
-        if self.finding is None and self._suspect is not None:
-            self.finding = self._suspect.finding()
+        suspect = self._suspect
+        if self.finding is None and suspect is not None:
+            last_edited = size and last_leaf != self.previous and suspect.last == size - 1
+            self.finding = Finding(size - 1, f"entry {size - 1}, the last, was edited") \
+                if last_edited else suspect.finding()
         if self.finding is None:
             self.finding = self._final_check(size, last_leaf, frontier_root, checkpoints)
         return AuditReport(size, self.checked, self.finding)

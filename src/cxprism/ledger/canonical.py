@@ -49,7 +49,7 @@ def _write(value: Any, out: list[str]) -> None:
         out.append(_string(value))
     elif isinstance(value, Mapping):
         _write_object(value, out)
-    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray | memoryview):
         _write_array(value, out)
     else:
         raise CanonicalError(f"{type(value).__name__} has no canonical JSON form here")

@@ -9,7 +9,8 @@ Personal data never enters an entry. Domain events carry ids, not values; the id
 point at a customer are replaced by a salted commitment SHA-256(salt || "customer" ||
 id) with a random salt per customer that only the ledger's salt table holds. An erasure
 deletes the salt: the commitments in the log can then no longer be tied to anyone, and
-no entry — so no proof — changes.
+no entry — so no proof — changes. A message's entry also commits to what it said, with
+the same salt (``data.content``), so an edit of a stored message shows against the log.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ LEDGERED_TYPES = frozenset({
 """Interactions and commitments: what was said to whom and its outcome, consent, who a
 customer is, and who may act in the workspace. Later domains add their types here."""
 
+MESSAGE_TYPES = frozenset({"message.received", "message.sent"})
+"""Events whose entry also commits to what the message said (see :func:`content_commitment`)."""
+
 CUSTOMER_FIELDS = frozenset({"customer_id", "winner_id", "loser_id", "merged_ids"})
 """Payload fields that hold customer ids (one, or a list): committed, never stored."""
 
@@ -51,6 +55,13 @@ def commitment(salt: bytes, customer_id: uuid.UUID) -> str:
     """The salted commitment that stands for a customer id in entries."""
     digest = hashlib.sha256(salt + b"customer\x00" + customer_id.bytes).hexdigest()
     return f"sha256:{digest}"
+
+
+def content_commitment(salt: bytes, message_id: uuid.UUID, content: Mapping[str, Any]) -> str:
+    """SHA-256(salt || "content" || 0x00 || message id || RFC 8785 content), salted with the
+    customer's salt: provable while the person exists, unlinkable after their erasure."""
+    digest = hashlib.sha256(salt + b"content\x00" + message_id.bytes + canonical(content))
+    return f"sha256:{digest.hexdigest()}"
 
 
 def committed_payload(payload: Mapping[str, Any],

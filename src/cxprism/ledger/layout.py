@@ -90,6 +90,9 @@ class Frontier:
 
     @classmethod
     def decode(cls, size: int, packed: bytes) -> Frontier:
+        if len(packed) != HASH_SIZE * size.bit_count():
+            raise ValueError(f"a tree of {size} leaves has {size.bit_count()} frontier subtrees "
+                             f"({HASH_SIZE * size.bit_count()} bytes), not {len(packed)} bytes")
         hashes = tuple(packed[i:i + HASH_SIZE] for i in range(0, len(packed), HASH_SIZE))
         return cls(size, hashes)
 

@@ -76,10 +76,16 @@ class LedgerCheckpoint(Base):
 
 
 class LedgerSalt(Base):
-    """A customer's commitment salt. Deleting it (erasure) unlinks every commitment."""
+    """A customer's commitment salt. Deleting it (erasure) unlinks every commitment.
+
+    ``commitment`` is the customer's commitment, so an entry can be opened (who is this?)
+    while the person exists, and by nobody once the row is gone.
+    """
 
     __tablename__ = "ledger_salts"
+    __table_args__ = (UniqueConstraint("workspace_id", "commitment"),)
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary)
+    commitment: Mapped[str] = mapped_column(String(80))

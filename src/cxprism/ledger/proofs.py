@@ -6,10 +6,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
+from cxprism.conversations.service import ConversationService
 from cxprism.kit.errors import NotFound, Unprocessable
 from cxprism.ledger import keys, receipts
 from cxprism.ledger.audit import Auditor, AuditReport
 from cxprism.ledger.checkpoint import CheckpointError, VerifierKey, open_signed
+from cxprism.ledger.entries import CUSTOMER_FIELDS, MESSAGE_TYPES, content_commitment
 from cxprism.ledger.layout import STRIDE, Frontier, Key, lookup_from, stored_keys
 from cxprism.ledger.merkle import inclusion_path_ranges, inclusion_proof, subtrees_needed
 from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry
@@ -53,6 +57,30 @@ class ProofService:
         if latest is None or latest.size <= index:
             latest = await self.ledger.sign_checkpoint()
         return latest
+
+    async def opening(self, entry: LedgerEntry) -> dict[str, Any]:
+        """Who an entry's commitments stand for (while they are not erased), and, for a
+        message, whether what it says now is what the entry committed to."""
+        data = orjson.loads(entry.entry)["data"]
+        commitments = _customer_commitments(data)
+        opened = await self.repo.openings(commitments)
+        customers = [{"commitment": c, "customer_id": opened[c][0], "salt": receipts.b64(
+            opened[c][1])} for c in commitments if c in opened]
+        return {"index": entry.idx, "customers": customers,
+                "content": await self._content_check(entry, data, opened)}
+
+    async def _content_check(self, entry: LedgerEntry, data: dict[str, Any],
+                             opened: dict[str, tuple[uuid.UUID, bytes]]) -> Any:
+        if entry.event_type not in MESSAGE_TYPES or data.get("content") is None:
+            return None
+        message_id, owner = uuid.UUID(data["message_id"]), opened.get(data["customer_id"])
+        current = (await ConversationService(self.repo.session, self.repo.workspace_id)
+                   .contents_of([message_id])).get(message_id)
+        if owner is None or current is None:
+            return {"commitment": data["content"], "message": None, "matches": None}
+        recomputed = content_commitment(owner[1], message_id, current)
+        return {"commitment": data["content"], "message": current,
+                "matches": recomputed == data["content"]}
 
     async def inclusion_proofs(self, indices: Sequence[int], size: int) -> dict[int, list[bytes]]:
         """Inclusion proofs for many leaves of the tree of ``size``, from one read."""
@@ -119,3 +147,13 @@ def _signed_root(checkpoint: LedgerCheckpoint, key: VerifierKey) -> bytes:
         return open_signed(checkpoint.note, key).root
     except CheckpointError:
         return b"unverifiable"  # never a root: the audit reports the checkpoint
+
+
+def _customer_commitments(data: dict[str, Any]) -> list[str]:
+    found: dict[str, None] = {}
+    for name in sorted(CUSTOMER_FIELDS & data.keys()):
+        value = data[name]
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                found.setdefault(item, None)
+    return list(found)

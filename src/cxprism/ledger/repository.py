@@ -143,11 +143,23 @@ class LedgerRepository:
                    LedgerSalt.customer_id.in_(customer_ids)))
         return dict(rows.all())
 
-    async def add_salts(self, salts: Mapping[uuid.UUID, bytes]) -> None:
+    async def add_salts(self, salts: Mapping[uuid.UUID, tuple[bytes, str]]) -> None:
+        """New salts: customer id -> (salt, the customer's commitment)."""
         if salts:
             await self.session.execute(insert(LedgerSalt), [
-                {"workspace_id": self.workspace_id, "customer_id": customer, "salt": salt}
-                for customer, salt in salts.items()])
+                {"workspace_id": self.workspace_id, "customer_id": customer, "salt": salt,
+                 "commitment": commitment}
+                for customer, (salt, commitment) in salts.items()])
+
+    async def openings(self, commitments: Sequence[str]) -> dict[str, tuple[uuid.UUID, bytes]]:
+        """Commitment -> (customer id, salt), for the customers not erased."""
+        if not commitments:
+            return {}
+        rows = await self.session.execute(
+            select(LedgerSalt.commitment, LedgerSalt.customer_id, LedgerSalt.salt)
+            .where(LedgerSalt.workspace_id == self.workspace_id,
+                   LedgerSalt.commitment.in_(commitments)))
+        return {commitment: (customer, salt) for commitment, customer, salt in rows}
 
     async def delete_salts(self, customer_ids: Sequence[uuid.UUID]) -> None:
         if customer_ids:

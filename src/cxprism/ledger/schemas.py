@@ -61,6 +61,26 @@ class ConsistencyBundle(BaseModel):
     consistency_proof: list[str]
 
 
+class OpenedCustomer(BaseModel):
+    commitment: str
+    customer_id: uuid.UUID
+    salt: str = Field(description="base64; SHA-256(salt || 'customer' || 0x00 || id bytes) "
+                      "is the commitment")
+
+
+class ContentCheck(BaseModel):
+    commitment: str
+    message: dict[str, Any] | None = Field(description="what the message says now; null "
+                                           "when it was erased")
+    matches: bool | None = Field(description="whether it is what the entry committed to")
+
+
+class Opening(BaseModel):
+    index: int
+    customers: list[OpenedCustomer]
+    content: ContentCheck | None
+
+
 class WitnessIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

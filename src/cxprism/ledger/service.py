@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.bus.events import DomainEvent
+from cxprism.conversations.service import ConversationService
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import Conflict, NotFound
 from cxprism.ledger import entries, keys
@@ -42,6 +44,17 @@ class Appended:
     first_index: int
     count: int
     size: int
+
+
+def _content_commitment(payload: dict[str, Any], salts: dict[uuid.UUID, bytes],
+                        contents: dict[uuid.UUID, Any]) -> str | None:
+    """None when the message is gone already (erased before the ledger heard of it)."""
+    message_id = uuid.UUID(payload["message_id"])
+    content = contents.get(message_id)
+    if content is None:
+        return None
+    salt = salts[uuid.UUID(payload["customer_id"])]
+    return entries.content_commitment(salt, message_id, content)
 
 
 class LedgerService:
@@ -76,10 +89,13 @@ class LedgerService:
             return None
         log = await self.head(lock=True)
         salts = await self._salts_for(chosen)
+        contents = await self._contents_of(chosen)
         first, previous = log.size, log.last_leaf_hash or EMPTY_ROOT
         rows, hashes, erased = [], [], []
         for offset, event in enumerate(chosen):
             data = entries.committed_payload(event.payload, salts)
+            if event.type in entries.MESSAGE_TYPES:
+                data["content"] = _content_commitment(event.payload, salts, contents)
             raw = entries.entry_bytes(
                 origin=log.origin, index=first + offset, previous=previous, event_id=event.id,
                 event_type=event.type, seq=event.seq, occurred_at=event.occurred_at, data=data)
@@ -105,8 +121,17 @@ class LedgerService:
             wanted.update(dict.fromkeys(entries.customer_ids(event.payload)))
         salts = await self.repo.salts(list(wanted))
         fresh = {customer: os.urandom(SALT_BYTES) for customer in wanted if customer not in salts}
-        await self.repo.add_salts(fresh)
+        await self.repo.add_salts({customer: (salt, entries.commitment(salt, customer))
+                                   for customer, salt in fresh.items()})
         return salts | fresh
+
+    async def _contents_of(self, chosen: Sequence[DomainEvent]) -> dict[uuid.UUID, Any]:
+        """What the batch's messages said, read once for the batch."""
+        ids = [uuid.UUID(e.payload["message_id"]) for e in chosen
+               if e.type in entries.MESSAGE_TYPES and e.payload.get("message_id")]
+        if not ids:
+            return {}
+        return await ConversationService(self.session, self.workspace_id).contents_of(ids)
 
     # Checkpoints ------------------------------------------------------------------------
 
