@@ -83,6 +83,8 @@ from typing import Any
 
 from pg_common import fresh_database, plain_dsn
 
+from cxprism.kit.ids import uuid7  # no settings read: safe before CXPRISM_SECRET_KEY is set
+
 SECRET = "ledger-bench-secret-not-for-production"
 os.environ["CXPRISM_SECRET_KEY"] = SECRET  # before cxprism.config: log keys are wrapped by it
 
@@ -232,7 +234,7 @@ class EventMaker:
 
     def _message(self, person: int) -> dict[str, Any]:
         channel_id, channel_kind = self.channels[person % len(self.channels)]
-        message_id, text = self._uuid(), self.rng.choice(self.texts)
+        message_id, text = uuid7(), self.rng.choice(self.texts)
         email = channel_kind == "email"
         self.messages.append({
             "id": message_id, "workspace_id": self.workspace_id,
@@ -261,7 +263,7 @@ class EventMaker:
                     "source": "web_form"}
         status, previous = self.rng.choice([("sent", "queued"), ("delivered", "sent"),
                                             ("failed", "sent"), ("read", "delivered")])
-        return {"send_id": str(self._uuid()), "customer_id": customer,
+        return {"send_id": str(uuid7()), "customer_id": customer,
                 "channel_kind": self.rng.choice(["email", "sms", "whatsapp"]),
                 "purpose": self.rng.choice(["marketing", "transactional"]),
                 "status": status, "previous": previous,
@@ -271,7 +273,8 @@ class EventMaker:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
     def make(self, count: int) -> list[Any]:
-        """``count`` events; the messages they tell of wait in ``messages``."""
+        """``count`` events; the messages they tell of wait in ``messages``. Event, message
+        and send ids are UUIDv7, time-ordered, as the application makes them."""
         from cxprism.bus.events import DomainEvent
 
         found = []
@@ -281,7 +284,7 @@ class EventMaker:
                     "consent.changed" if roll < 0.75 else "outbound.status_changed")
             self.seq += 1
             self.clock += timedelta(microseconds=self.rng.randrange(1, 5000))
-            found.append(DomainEvent(self._uuid(), self.workspace_id, kind,
+            found.append(DomainEvent(uuid7(), self.workspace_id, kind,
                                      self._payload(kind, self._customer()), self.clock,
                                      self.seq))
         return found
