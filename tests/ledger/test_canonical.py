@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxprism.ledger.canonical import MAX_SAFE_INTEGER, CanonicalError, canonical
+from cxprism.ledger.canonical import MAX_SAFE_INTEGER, CanonicalError, _write, canonical
 
 # ---------------------------------------------------------------------------
 # Known answers from RFC 8785.
@@ -219,3 +219,22 @@ def utf16_units(name: str) -> list[int]:
 
 def test_utf16_units_helper_knows_the_rfc_emoji() -> None:
     assert utf16_units("\U0001F600") == [0xD83D, 0xDE00]
+
+
+def exact_writer(value: Any) -> bytes:
+    """The character-by-character RFC 8785 writer, without the orjson fast path."""
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts).encode()
+
+
+@given(ANY_VALUES)
+def test_the_fast_path_writes_what_the_exact_writer_writes(value: Any) -> None:
+    assert canonical(value) == exact_writer(value)
+
+
+def test_values_outside_the_fast_path_still_get_the_exact_form() -> None:
+    value = {"\ue000": 1, "\U0001f600": [True, None, "x"], "b": {"n": 2**53}}
+    assert canonical(value) == exact_writer(value)
+    assert canonical(value).index("\U0001f600".encode()) < canonical(value).index(
+        "\ue000".encode())

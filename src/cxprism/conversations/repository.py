@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -155,12 +156,15 @@ class MessageRepository(WorkspaceRepository[Message]):
         order = {external_id: n for n, external_id in enumerate(external_ids)}
         return min(rows, key=lambda m: order[m.external_id or ""], default=None)
 
-    async def many(self, ids: Sequence[uuid.UUID]) -> Sequence[Message]:
+    async def contents(self, ids: Sequence[uuid.UUID]) -> list[Any]:
+        """(id, subject, text, html, attachments) of these messages: columns, not objects,
+        for callers that read thousands at a time (the ledger)."""
         if not ids:
             return []
-        rows = await self.session.execute(self.select().where(Message.id.in_(ids)))
-        found: Sequence[Message] = rows.scalars().all()
-        return found
+        rows = await self.session.execute(
+            select(Message.id, Message.subject, Message.text, Message.html, Message.attachments)
+            .where(Message.workspace_id == self.workspace_id, Message.id.in_(ids)))
+        return list(rows.all())
 
     async def of_conversation(self, conversation_id: uuid.UUID, after: uuid.UUID | None,
                               limit: int) -> tuple[Sequence[Message], uuid.UUID | None]:

@@ -89,11 +89,12 @@ class ConversationService:
     async def contents_of(self, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
         """What each message says, as plain data (the ledger commits to it): subject, text,
         sanitised HTML and attachments (content-addressed keys commit to their bytes)."""
-        return {m.id: {"subject": m.subject, "text": m.text, "html": m.html,
-                       "attachments": [{k: a.get(k) for k in ("filename", "content_type",
-                                                               "size", "key", "url")}
-                                       for a in m.attachments]}
-                for m in await self.messages.many(message_ids)}
+        return {message_id: {"subject": subject, "text": text, "html": html,
+                             "attachments": [{k: a.get(k) for k in ("filename", "content_type",
+                                                                     "size", "key", "url")}
+                                             for a in attachments]}
+                for message_id, subject, text, html, attachments
+                in await self.messages.contents(message_ids)}
 
     # Acting ----------------------------------------------------------------------------
 

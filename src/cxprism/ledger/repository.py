@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxprism.kit.db import for_update, insert_ignore
+from cxprism.kit.db import for_update, insert_ignore, insert_many_ignore
 from cxprism.ledger.layout import Key
 from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerLog, LedgerNode, LedgerSalt
 
@@ -43,15 +43,24 @@ class LedgerRepository:
     # Entries and stored subtrees ------------------------------------------------------
 
     async def add_entries(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        for start in range(0, len(rows), _CHUNK):
-            await self.session.execute(insert(LedgerEntry), [
-                {**row, "workspace_id": self.workspace_id} for row in rows[start:start + _CHUNK]])
+        """One statement for the batch (unnest arrays on PostgreSQL). An index taken
+        already means another appender got past the log's lock: nothing may be skipped."""
+        table: Any = LedgerEntry.__table__
+        full = [{**row, "workspace_id": self.workspace_id} for row in rows]
+        for start in range(0, len(full), _CHUNK):
+            chunk = full[start:start + _CHUNK]
+            stored = await insert_many_ignore(self.session, table, chunk,
+                                              ["workspace_id", "idx"], "idx")
+            if len(stored) != len(chunk):
+                raise RuntimeError("ledger indices were taken by another appender")
 
     async def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        if nodes:
-            await self.session.execute(insert(LedgerNode), [
-                {"workspace_id": self.workspace_id, "level": level, "idx": index, "hash": digest}
-                for level, index, digest in nodes])
+        table: Any = LedgerNode.__table__
+        rows = [{"workspace_id": self.workspace_id, "level": level, "idx": index, "hash": digest}
+                for level, index, digest in nodes]
+        if rows and len(await insert_many_ignore(
+                self.session, table, rows, ["workspace_id", "level", "idx"], "idx")) != len(rows):
+            raise RuntimeError("a stored subtree of the ledger exists already")
 
     async def stored(self, keys: Iterable[Key]) -> dict[Key, bytes]:
         """The stored subtrees among ``keys``: leaf hashes (level 0) and interior nodes."""
