@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.conversations.models import Conversation, ConversationTag, Message
+from cxprism.kit.db import one_of
 from cxprism.kit.repository import WorkspaceRepository
 
 MAX_MERGE_HOPS = 20
@@ -163,7 +164,8 @@ class MessageRepository(WorkspaceRepository[Message]):
             return []
         rows = await self.session.execute(
             select(Message.id, Message.subject, Message.text, Message.html, Message.attachments)
-            .where(Message.workspace_id == self.workspace_id, Message.id.in_(ids)))
+            .where(Message.workspace_id == self.workspace_id,
+                   one_of(self.dialect, Message.id, ids)))
         return list(rows.all())
 
     async def of_conversation(self, conversation_id: uuid.UUID, after: uuid.UUID | None,

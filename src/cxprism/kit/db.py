@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Insert, Select, Table, event, text
+from sqlalchemy import ColumnElement, Insert, Select, Table, any_, bindparam, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -119,6 +119,16 @@ def skip_locked(dialect: str, stmt: SelectT) -> SelectT:
     if dialect == "postgresql":
         return stmt.with_for_update(skip_locked=True).execution_options(**_FRESH)
     return stmt.execution_options(**_FRESH)
+
+
+def one_of(dialect: str, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values`` for long lists. PostgreSQL gets ``column = ANY(:array)``: one
+    parameter, where ``IN (:v1, ..., :vn)`` costs planning time that grows much faster
+    than n (measured: 233 ms to plan 1,000 pairs, 899 ms for 2,000)."""
+    if dialect == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
 
 
 def for_update(dialect: str, stmt: SelectT) -> SelectT:

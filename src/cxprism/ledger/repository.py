@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxprism.kit.db import for_update, insert_ignore, insert_many_ignore
+from cxprism.kit.db import for_update, insert_ignore, insert_many_ignore, one_of
 from cxprism.ledger.layout import Key
 from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerLog, LedgerNode, LedgerSalt
 
@@ -63,22 +63,23 @@ class LedgerRepository:
             raise RuntimeError("a stored subtree of the ledger exists already")
 
     async def stored(self, keys: Iterable[Key]) -> dict[Key, bytes]:
-        """The stored subtrees among ``keys``: leaf hashes (level 0) and interior nodes."""
-        leaves = sorted({index for level, index in keys if level == 0})
-        nodes = sorted({(level, index) for level, index in keys if level > 0})
+        """The stored subtrees among ``keys``: leaf hashes (level 0) and interior nodes,
+        one query per level."""
+        by_level: dict[int, set[int]] = {}
+        for level, index in keys:
+            by_level.setdefault(level, set()).add(index)
         found: dict[Key, bytes] = {}
-        for start in range(0, len(leaves), _CHUNK):
-            rows = await self.session.execute(
-                select(LedgerEntry.idx, LedgerEntry.leaf_hash)
-                .where(LedgerEntry.workspace_id == self.workspace_id,
-                       LedgerEntry.idx.in_(leaves[start:start + _CHUNK])))
-            found.update({(0, idx): digest for idx, digest in rows})
-        for start in range(0, len(nodes), _CHUNK):
-            node_rows = await self.session.execute(
-                select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash)
-                .where(LedgerNode.workspace_id == self.workspace_id,
-                       tuple_(LedgerNode.level, LedgerNode.idx).in_(nodes[start:start + _CHUNK])))
-            found.update({(level, idx): digest for level, idx, digest in node_rows})
+        for level, indices in sorted(by_level.items()):
+            if level == 0:
+                stmt = select(LedgerEntry.idx, LedgerEntry.leaf_hash).where(
+                    LedgerEntry.workspace_id == self.workspace_id,
+                    one_of(self.dialect, LedgerEntry.idx, sorted(indices)))
+            else:
+                stmt = select(LedgerNode.idx, LedgerNode.hash).where(
+                    LedgerNode.workspace_id == self.workspace_id, LedgerNode.level == level,
+                    one_of(self.dialect, LedgerNode.idx, sorted(indices)))
+            rows = await self.session.execute(stmt)
+            found.update({(level, idx): digest for idx, digest in rows})
         return found
 
     async def nodes_between(self, level: int, first: int, last: int) -> dict[int, bytes]:
@@ -149,7 +150,7 @@ class LedgerRepository:
         rows = await self.session.execute(
             select(LedgerSalt.customer_id, LedgerSalt.salt)
             .where(LedgerSalt.workspace_id == self.workspace_id,
-                   LedgerSalt.customer_id.in_(customer_ids)))
+                   one_of(self.dialect, LedgerSalt.customer_id, customer_ids)))
         return dict(rows.all())
 
     async def add_salts(self, salts: Mapping[uuid.UUID, tuple[bytes, str]]) -> None:
@@ -167,7 +168,7 @@ class LedgerRepository:
         rows = await self.session.execute(
             select(LedgerSalt.commitment, LedgerSalt.customer_id, LedgerSalt.salt)
             .where(LedgerSalt.workspace_id == self.workspace_id,
-                   LedgerSalt.commitment.in_(commitments)))
+                   one_of(self.dialect, LedgerSalt.commitment, commitments)))
         return {commitment: (customer, salt) for commitment, customer, salt in rows}
 
     async def delete_salts(self, customer_ids: Sequence[uuid.UUID]) -> None:
