@@ -170,6 +170,25 @@ async def insert_many_ignore(session: AsyncSession, table: Table,
     return [record[0] for record in records]
 
 
+async def copy_rows(session: AsyncSession, table: Table, columns: Sequence[str],
+                    records: Sequence[Sequence[Any]]) -> None:
+    """Insert ``records`` (values of ``columns``, in order) in the session's transaction,
+    failing on any conflict. PostgreSQL gets COPY, the fastest load there is; the columns
+    must not be JSON (COPY takes the values as they are)."""
+    if not records:
+        return
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        await session.execute(table.insert(), [dict(zip(columns, r, strict=True))
+                                               for r in records])
+        return
+    raw = await connection.get_raw_connection()
+    if not raw.driver_connection.is_in_transaction():  # type: ignore[union-attr]
+        await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy opens it lazily
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        table.name, records=records, columns=list(columns))
+
+
 async def _insert_many_sqlite(session: AsyncSession, table: Table,
                               rows: Sequence[Mapping[str, Any]], conflict_columns: Sequence[str],
                               returning: str) -> list[Any]:

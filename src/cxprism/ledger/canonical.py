@@ -49,16 +49,25 @@ def canonical(value: Any) -> bytes:
 
 def _plain(value: Any) -> bool:
     """Whether ``value`` holds only exact JSON types, safe integers and ASCII names."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(abs(value) <= MAX_SAFE_INTEGER)
-    if kind is dict:
-        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
-    if kind is list or kind is tuple:
-        return all(_plain(item) for item in value)
-    return False
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            pending.extend(item.values())
+        elif kind is list or kind is tuple:
+            pending.extend(item)
+        else:
+            return False
+    return True
 
 
 def _write(value: Any, out: list[str]) -> None:

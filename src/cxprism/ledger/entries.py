@@ -40,15 +40,20 @@ CUSTOMER_FIELDS = frozenset({"customer_id", "winner_id", "loser_id", "merged_ids
 """Payload fields that hold customer ids (one, or a list): committed, never stored."""
 
 
-def customer_ids(payload: Mapping[str, Any]) -> list[uuid.UUID]:
-    """The customers an event's payload points at, in first-mention order."""
-    found: dict[uuid.UUID, None] = {}
+def customer_texts(payload: Mapping[str, Any]) -> list[str]:
+    """The customer ids an event's payload points at, as written there, first mention first."""
+    found: dict[str, None] = {}
     for name in sorted(CUSTOMER_FIELDS & payload.keys()):
         value = payload[name]
         for item in value if isinstance(value, list) else [value]:
             if item is not None:
-                found.setdefault(uuid.UUID(str(item)), None)
+                found.setdefault(str(item), None)
     return list(found)
+
+
+def customer_ids(payload: Mapping[str, Any]) -> list[uuid.UUID]:
+    """The customers an event's payload points at, in first-mention order."""
+    return [uuid.UUID(text) for text in customer_texts(payload)]
 
 
 def commitment(salt: bytes, customer_id: uuid.UUID) -> str:
@@ -65,23 +70,22 @@ def content_commitment(salt: bytes, message_id: uuid.UUID, content: Mapping[str,
 
 
 def committed_payload(payload: Mapping[str, Any],
-                      salts: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
-    """The payload with every customer id replaced by its commitment."""
-
-    def commit(value: Any) -> Any:
-        return None if value is None else commitment(salts[uuid.UUID(str(value))],
-                                                     uuid.UUID(str(value)))
-
+                      commitments: Mapping[str, str]) -> dict[str, Any]:
+    """The payload with every customer id replaced by its commitment (``commitments`` maps
+    each id, as :func:`customer_texts` gives it, to :func:`commitment`)."""
     data = dict(payload)
     for name in CUSTOMER_FIELDS & payload.keys():
         value = payload[name]
-        data[name] = [commit(v) for v in value] if isinstance(value, list) else commit(value)
+        if isinstance(value, list):
+            data[name] = [None if v is None else commitments[str(v)] for v in value]
+        else:
+            data[name] = None if value is None else commitments[str(value)]
     return data
 
 
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds: one spelling per instant."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def entry_bytes(*, origin: str, index: int, previous: bytes, event_id: uuid.UUID,

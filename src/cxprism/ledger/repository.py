@@ -6,15 +6,19 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxprism.kit.db import for_update, insert_ignore, insert_many_ignore, one_of
+from cxprism.kit.db import copy_rows, for_update, insert_ignore, one_of
 from cxprism.ledger.layout import Key
 from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerLog, LedgerNode, LedgerSalt
 
-# Bound parameters per statement stay well under SQLite's limit (32,766) and asyncpg's.
-_CHUNK = 2000
+_ENTRY_COLUMNS = ("workspace_id", "idx", "event_id", "event_type", "entry", "leaf_hash",
+                  "created_at")
+
+
+def _table(model: Any) -> Any:
+    return model.__table__
 
 
 class LedgerRepository:
@@ -42,25 +46,15 @@ class LedgerRepository:
 
     # Entries and stored subtrees ------------------------------------------------------
 
-    async def add_entries(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """One statement for the batch (unnest arrays on PostgreSQL). An index taken
-        already means another appender got past the log's lock: nothing may be skipped."""
-        table: Any = LedgerEntry.__table__
-        full = [{**row, "workspace_id": self.workspace_id} for row in rows]
-        for start in range(0, len(full), _CHUNK):
-            chunk = full[start:start + _CHUNK]
-            stored = await insert_many_ignore(self.session, table, chunk,
-                                              ["workspace_id", "idx"], "idx")
-            if len(stored) != len(chunk):
-                raise RuntimeError("ledger indices were taken by another appender")
+    async def add_entries(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows of (idx, event_id, event_type, entry, leaf_hash, created_at) in one load
+        (COPY on PostgreSQL); an index taken already fails the batch."""
+        await copy_rows(self.session, _table(LedgerEntry), _ENTRY_COLUMNS,
+                        [(self.workspace_id, *row) for row in rows])
 
     async def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        table: Any = LedgerNode.__table__
-        rows = [{"workspace_id": self.workspace_id, "level": level, "idx": index, "hash": digest}
-                for level, index, digest in nodes]
-        if rows and len(await insert_many_ignore(
-                self.session, table, rows, ["workspace_id", "level", "idx"], "idx")) != len(rows):
-            raise RuntimeError("a stored subtree of the ledger exists already")
+        await copy_rows(self.session, _table(LedgerNode), ("workspace_id", "level", "idx", "hash"),
+                        [(self.workspace_id, *node) for node in nodes])
 
     async def stored(self, keys: Iterable[Key]) -> dict[Key, bytes]:
         """The stored subtrees among ``keys``: leaf hashes (level 0) and interior nodes,
@@ -155,11 +149,10 @@ class LedgerRepository:
 
     async def add_salts(self, salts: Mapping[uuid.UUID, tuple[bytes, str]]) -> None:
         """New salts: customer id -> (salt, the customer's commitment)."""
-        if salts:
-            await self.session.execute(insert(LedgerSalt), [
-                {"workspace_id": self.workspace_id, "customer_id": customer, "salt": salt,
-                 "commitment": commitment}
-                for customer, (salt, commitment) in salts.items()])
+        await copy_rows(self.session, _table(LedgerSalt),
+                        ("workspace_id", "customer_id", "salt", "commitment"),
+                        [(self.workspace_id, customer, salt, commitment)
+                         for customer, (salt, commitment) in salts.items()])
 
     async def openings(self, commitments: Sequence[str]) -> dict[str, tuple[uuid.UUID, bytes]]:
         """Commitment -> (customer id, salt), for the customers not erased."""

@@ -46,14 +46,14 @@ class Appended:
     size: int
 
 
-def _content_commitment(payload: dict[str, Any], salts: dict[uuid.UUID, bytes],
+def _content_commitment(payload: dict[str, Any], salts: dict[str, bytes],
                         contents: dict[uuid.UUID, Any]) -> str | None:
     """None when the message is gone already (erased before the ledger heard of it)."""
     message_id = uuid.UUID(payload["message_id"])
     content = contents.get(message_id)
     if content is None:
         return None
-    salt = salts[uuid.UUID(payload["customer_id"])]
+    salt = salts[str(payload["customer_id"])]
     return entries.content_commitment(salt, message_id, content)
 
 
@@ -89,11 +89,14 @@ class LedgerService:
             return None
         log = await self.head(lock=True)
         salts = await self._salts_for(chosen)
+        commitments = {text: entries.commitment(salt, uuid.UUID(text))
+                       for text, salt in salts.items()}
         contents = await self._contents_of(chosen)
         first, previous = log.size, log.last_leaf_hash or EMPTY_ROOT
         rows, hashes, erased = [], [], []
+        now = utcnow()
         for offset, event in enumerate(chosen):
-            data = entries.committed_payload(event.payload, salts)
+            data = entries.committed_payload(event.payload, commitments)
             if event.type in entries.MESSAGE_TYPES:
                 data["content"] = _content_commitment(event.payload, salts, contents)
             raw = entries.entry_bytes(
@@ -101,8 +104,7 @@ class LedgerService:
                 event_type=event.type, seq=event.seq, occurred_at=event.occurred_at, data=data)
             previous = leaf_hash(raw)
             hashes.append(previous)
-            rows.append({"idx": first + offset, "event_id": event.id, "event_type": event.type,
-                         "entry": raw, "leaf_hash": previous, "created_at": utcnow()})
+            rows.append((first + offset, event.id, event.type, raw, previous, now))
             if event.type == "customer.erased":
                 erased.extend(entries.customer_ids(event.payload))
         growth = extend(Frontier.decode(log.size, log.frontier), hashes)
@@ -115,15 +117,19 @@ class LedgerService:
         await self.session.flush()
         return Appended(first, len(rows), log.size)
 
-    async def _salts_for(self, chosen: Sequence[DomainEvent]) -> dict[uuid.UUID, bytes]:
-        wanted: dict[uuid.UUID, None] = {}
+    async def _salts_for(self, chosen: Sequence[DomainEvent]) -> dict[str, bytes]:
+        """Each customer id (as the payloads write it) -> its salt, made on first sight."""
+        texts: dict[str, None] = {}
         for event in chosen:
-            wanted.update(dict.fromkeys(entries.customer_ids(event.payload)))
-        salts = await self.repo.salts(list(wanted))
-        fresh = {customer: os.urandom(SALT_BYTES) for customer in wanted if customer not in salts}
+            texts.update(dict.fromkeys(entries.customer_texts(event.payload)))
+        wanted = {text: uuid.UUID(text) for text in texts}
+        stored = await self.repo.salts(list(wanted.values()))
+        fresh = {customer: os.urandom(SALT_BYTES) for customer in wanted.values()
+                 if customer not in stored}
         await self.repo.add_salts({customer: (salt, entries.commitment(salt, customer))
                                    for customer, salt in fresh.items()})
-        return salts | fresh
+        found = stored | fresh
+        return {text: found[customer] for text, customer in wanted.items()}
 
     async def _contents_of(self, chosen: Sequence[DomainEvent]) -> dict[uuid.UUID, Any]:
         """What the batch's messages said, read once for the batch."""
