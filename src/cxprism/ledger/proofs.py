@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,11 +16,14 @@ from cxprism.ledger.audit import Auditor, AuditReport
 from cxprism.ledger.checkpoint import CheckpointError, VerifierKey, open_signed
 from cxprism.ledger.entries import CUSTOMER_FIELDS, MESSAGE_TYPES, content_commitment
 from cxprism.ledger.layout import STRIDE, Frontier, Key, lookup_from, stored_keys
-from cxprism.ledger.merkle import inclusion_path_ranges, inclusion_proof, subtrees_needed
+from cxprism.ledger.merkle import inclusion_path_ranges, range_root, subtrees_needed
 from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry
 from cxprism.ledger.service import LedgerService
 
 AUDIT_PAGE = 5000
+CACHED_FROM_LEVEL = 8
+UPPER_CACHE_SIZE = 200_000  # about 25 MB; a 2**24-leaf log has 65,536 such subtrees
+_UPPER: OrderedDict[tuple[uuid.UUID, int, int], bytes] = OrderedDict()
 
 
 class ProofService:
@@ -83,11 +87,27 @@ class ProofService:
                 "matches": recomputed == data["content"]}
 
     async def inclusion_proofs(self, indices: Sequence[int], size: int) -> dict[int, list[bytes]]:
-        """Inclusion proofs for many leaves of the tree of ``size``, from one read."""
-        needed = subtrees_needed(
-            [r for index in indices for r in inclusion_path_ranges(index, size)])
-        lookup = lookup_from(await self.repo.stored(stored_keys(needed)))
-        return {index: inclusion_proof(index, size, lookup) for index in indices}
+        """Inclusion proofs for many leaves of the tree of ``size``, from one read per
+        stored level; each distinct subtree root is computed once for the whole batch."""
+        paths = {index: inclusion_path_ranges(index, size) for index in indices}
+        ranges = sorted({r for path in paths.values() for r in path})
+        lookup = lookup_from(await self._stored(stored_keys(subtrees_needed(ranges))))
+        roots = {r: range_root(*r, lookup) for r in ranges}
+        return {index: [roots[r] for r in path] for index, path in paths.items()}
+
+    async def _stored(self, keys: Sequence[Key]) -> dict[Key, bytes]:
+        """Stored subtrees for proofs. Those from ``CACHED_FROM_LEVEL`` up are few (one per
+        256 leaves) and shared by most proofs; being complete, they never change, so this
+        process keeps them. Audits and checkpoint checks always read storage."""
+        workspace = self.repo.workspace_id
+        found = {k: h for k in keys if (h := _UPPER.get((workspace, *k))) is not None}
+        read = await self.repo.stored([k for k in keys if k not in found])
+        for (level, index), digest in read.items():
+            if level >= CACHED_FROM_LEVEL:
+                _UPPER[(workspace, level, index)] = digest
+        while len(_UPPER) > UPPER_CACHE_SIZE:
+            _UPPER.popitem(last=False)
+        return found | read
 
     async def consistency(self, old_size: int, new_size: int) -> dict[str, Any]:
         """The proof between two signed checkpoints, with both notes."""
