@@ -1,6 +1,11 @@
-"""PostgreSQL helpers the benchmarks share: driver DSNs and a fresh bench database."""
+"""Database helpers the benchmarks share: driver DSNs, a fresh bench database, and
+values as SQLAlchemy stores them on SQLite."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -20,3 +25,12 @@ async def fresh_database(server_url: str, name: str) -> str:
     finally:
         await conn.close()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy stores it on SQLite, for raw sqlite3 baselines."""
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return value

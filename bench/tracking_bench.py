@@ -48,7 +48,7 @@ from typing import Any
 
 from loadgen import Spec, load_main
 from pg_common import fresh_database as fresh_pg_database
-from pg_common import plain_dsn
+from pg_common import plain_dsn, sqlite_value
 from profiling import start_profiler, summarise_profile
 from tracking_messages import messages, population
 
@@ -182,17 +182,9 @@ async def _copy_pg(db: BenchDb, rows: list[dict[str, Any]], total: int, chunk: i
             await conn.close()
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return value.hex  # how SQLAlchemy's Uuid stores it on SQLite
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return value
-
-
 def _insert_sqlite(db: BenchDb, rows: list[dict[str, Any]], total: int, chunk: int) -> float:
     tag = uuid.uuid4().hex[:12]
-    plain = [[_sqlite_value(row[c]) for c in COLUMNS] for row in rows]
+    plain = [[sqlite_value(row[c]) for c in COLUMNS] for row in rows]
     records = []
     for n in range(total):
         record = list(plain[n % len(plain)])

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from cxprism.app import create_app
-from cxprism.config import Settings
+from cxprism.config import Settings, get_settings
 from cxprism.kit.db import Database
 from tests.fixtures.builders import Tenant, make_tenant
 
@@ -25,6 +25,15 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, embedded_workers=False,
                     secret_key="test-secret-key-not-for-production", max_request_bytes=65536,
                     smtp_enabled=False, storage_dir=tmp_path / "attachments")
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """CLI commands in this test read the test database (they build their own settings)."""
+    monkeypatch.setenv("CXPRISM_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture

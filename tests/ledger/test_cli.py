@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
 from cxprism.bus.models import RelayCursor
 from cxprism.cli import app
-from cxprism.config import get_settings
 from cxprism.kit.db import Database
 from tests.fixtures.builders import Tenant
 from tests.ledger.helpers import add_customers, get_json, relay_all
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CXPRISM_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 async def cli(*args: str) -> tuple[int, str]:

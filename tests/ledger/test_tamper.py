@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from cxprism.bus.events import DomainEvent
 from cxprism.cli import app
-from cxprism.config import get_settings
 from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
 from cxprism.kit.ids import uuid7
@@ -29,14 +28,6 @@ from tests.fixtures.builders import Tenant
 runner = CliRunner()
 SIZE = 40
 Tamper = Callable[[Database, Tenant], Awaitable[None]]
-
-
-@pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CXPRISM_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def consent_event(workspace_id: uuid.UUID, n: int) -> DomainEvent:

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 
-import pytest
 from typer.testing import CliRunner
 
 from cxprism.cli import app
-from cxprism.config import get_settings
 from cxprism.kit.db import Database
 from tests.fixtures.builders import Tenant
 from tests.webhooks.helpers import fan_out, record_event
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CXPRISM_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_create_list_deliveries_and_redeliver(cli_env: None, database_url: str,

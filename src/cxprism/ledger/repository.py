@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit.db import copy_rows, for_update, insert_ignore, one_of
+from cxprism.kit.repository import WorkspaceRepository
 from cxprism.ledger.layout import Key
 from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerLog, LedgerNode, LedgerSalt
 
@@ -21,14 +21,10 @@ def _table(model: Any) -> Any:
     return model.__table__
 
 
-class LedgerRepository:
-    def __init__(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
-        self.session = session
-        self.workspace_id = workspace_id
+class LedgerRepository(WorkspaceRepository[LedgerEntry]):
+    """The ledger's tables have composite keys: queries name them, not ``id``."""
 
-    @property
-    def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
+    model = LedgerEntry
 
     # The log head ---------------------------------------------------------------------
 
