@@ -1,5 +1,5 @@
 """The stored-levels layout: appends in batches build the RFC tree and store exactly the
-complete subtrees on levels 4, 8, ...; proofs read from those alone match MemoryTree's."""
+complete subtrees on levels 2, 4, ...; proofs read from those alone match MemoryTree's."""
 
 from __future__ import annotations
 
@@ -85,10 +85,12 @@ def test_batched_appends_build_the_rfc_tree(case: tuple[int, list[tuple[bytes, .
 
 
 def test_known_counts_of_stored_nodes() -> None:
-    assert extend(Frontier.empty(), leaves(15)).nodes == []
-    assert [n[:2] for n in extend(Frontier.empty(), leaves(16)).nodes] == [(4, 0)]
-    grown = extend(Frontier.empty(), leaves(256)).nodes
-    assert sorted(n[:2] for n in grown) == [(4, i) for i in range(16)] + [(8, 0)]
+    assert STRIDE == 2  # the known answers below are for levels 2, 4, 6, ...
+    assert extend(Frontier.empty(), leaves(3)).nodes == []
+    assert [n[:2] for n in extend(Frontier.empty(), leaves(4)).nodes] == [(2, 0)]
+    grown = extend(Frontier.empty(), leaves(16)).nodes
+    assert sorted(n[:2] for n in grown) == [(2, i) for i in range(4)] + [(4, 0)]
+    assert len(extend(Frontier.empty(), leaves(256)).nodes) == 64 + 16 + 4 + 1
 
 
 def test_empty_batches_change_nothing() -> None:
@@ -143,10 +145,10 @@ def test_fold_gives_the_complete_subtree(level: int) -> None:
 def test_stored_inputs_known_answers() -> None:
     assert stored_inputs(0, 9) == [(0, 9)]
     assert stored_inputs(4, 3) == [(4, 3)]
-    assert stored_inputs(3, 1) == [(0, n) for n in range(8, 16)]
-    assert stored_inputs(6, 1) == [(4, 4), (4, 5), (4, 6), (4, 7)]
+    assert stored_inputs(1, 4) == [(0, 8), (0, 9)]
+    assert stored_inputs(3, 1) == [(2, 2), (2, 3)]
     assert stored_inputs(9, 0) == [(8, 0), (8, 1)]
-    assert stored_keys([(1, 0), (0, 1), (2, 0)]) == [(0, 0), (0, 1), (0, 2), (0, 3)]
+    assert stored_keys([(1, 0), (0, 1), (2, 0), (3, 0)]) == [(0, 0), (0, 1), (2, 0), (2, 1)]
 
 
 # ---------------------------------------------------------------------------
@@ -217,9 +219,11 @@ def test_a_large_proof_reads_few_stored_rows() -> None:
     size = MAX_LEAVES
     for index in (0, 255, 256, 511, size - 1):
         stored = read_for(size, merkle.inclusion_path_ranges(index, size))
-        assert len(stored) <= 8 * size.bit_length()
+        assert len(stored) <= 2 * size.bit_length()
 
 
 def test_lookup_reports_the_missing_stored_key() -> None:
     with pytest.raises(KeyError, match=r"\(4, 0\)"):
         lookup_from({})(5, 0)
+    with pytest.raises(KeyError, match=r"\(2, 2\)"):
+        lookup_from({(2, 3): b"x" * 32})(3, 1)

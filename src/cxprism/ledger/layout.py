@@ -1,11 +1,12 @@
 """Which complete subtrees the ledger stores, and how it grows its tree: pure functions.
 
 Leaf hashes are stored with their entries (level 0). Of the interior complete subtrees
-only every ``STRIDE``-th level is stored (levels 4, 8, 12, ...): one row per 16 leaves
-in all instead of one per leaf, so appends write little more than the entries. Any other
-complete subtree is folded from at most ``2**(STRIDE - 1)`` stored ones below it, so an
-inclusion proof in a log of 2**20 leaves reads about 75 stored hashes (O(log n)) and
-hashes about as many.
+only every ``STRIDE``-th level is stored (levels 2, 4, 6, ...): one row per three leaves
+in all, small rows loaded with COPY. Any other complete subtree is folded from the two
+stored ones below it, so an inclusion proof in a log of 2**20 leaves reads about 30
+stored hashes (O(log n); 15 a proof when 1,000 are read together) and hashes about 10.
+Stride 4 wrote a fifth as many rows but read twice as many per proof and folded up to
+eight, which made proofs the slower half (measured with ``bench/ledger_bench.py``).
 
 Appends keep the *frontier*: the complete subtrees that tile ``[0, size)`` (one per set bit
 of ``size``, largest first). A new leaf merges with the frontier's right end while its
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from cxprism.ledger.merkle import EMPTY_ROOT, HASH_SIZE, SubtreeLookup, node_hash
 
-STRIDE = 4
+STRIDE = 2
 Key = tuple[int, int]
 """A complete subtree ``(level, index)``: leaves ``[index * 2**level, (index + 1) * 2**level)``."""
 
