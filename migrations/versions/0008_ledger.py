@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('size', sa.BigInteger(), nullable=False),
     sa.Column('frontier', sa.LargeBinary(), nullable=False),
     sa.Column('last_leaf_hash', sa.LargeBinary(), nullable=True),
+    sa.Column('erasures', sa.BigInteger(), nullable=False),
     sa.Column('signing_key', sa.LargeBinary(), nullable=False),
     sa.Column('public_key', sa.LargeBinary(), nullable=False),
     sa.Column('witness_url', sa.String(length=2000), nullable=True),

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from cxprism.bus.backends import InProcessBackend
 from cxprism.bus.consumers import registry as consumers
+from cxprism.bus.events import DomainEvent
 from cxprism.bus.relay import Relay
+from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
+from cxprism.kit.ids import uuid7
 from cxprism.ledger import tasks  # noqa: F401 - registers the ledger consumer
 from tests.fixtures.builders import Tenant
 
@@ -47,5 +51,9 @@ async def add_customers(client: httpx.AsyncClient, tenant: Tenant, count: int,
     return ids
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
+def consent_event(workspace_id: uuid.UUID, n: int) -> DomainEvent:
+    """A ledgered event about customer ``n % 7 + 1`` (so every seventh names the same)."""
+    return DomainEvent(uuid7(), workspace_id, "consent.changed", {
+        "customer_id": str(uuid.UUID(int=n % 7 + 1)), "channel": "email",
+        "purpose": "marketing", "status": "granted" if n % 2 else "withdrawn",
+        "source": "drill", "actor_id": None}, utcnow() + timedelta(seconds=n), seq=n + 1)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 
 from cxprism.kit.db import Database
 from cxprism.ledger.checkpoint import parse_verifier_key
-from cxprism.ledger.models import LedgerSalt
+from cxprism.ledger.entries import commitment
+from cxprism.ledger.models import LedgerLog, LedgerSalt
 from cxprism.ledger.receipts import verify_receipt
+from cxprism.ledger.service import LedgerService
 from tests.conversations.helpers import inbound, make_channel
 from tests.fixtures.builders import Tenant
-from tests.ledger.helpers import get_json, relay_all
+from tests.ledger.helpers import consent_event, get_json, relay_all
 
 EMAIL = "erin.erasable@acme.example"
 PHONE = "+14155552671"
@@ -113,3 +115,39 @@ async def test_an_edited_message_no_longer_matches_its_entry(
     opening = await get_json(client, tenant, f"/entries/{said['index']}/opening")
     assert opening["content"]["matches"] is False
     assert opening["content"]["message"]["text"] == "I never said that"
+
+
+async def test_a_salt_erased_elsewhere_is_never_used_again_from_a_cache(
+        db: Database, tenant: Tenant) -> None:
+    """Another process erased the customer (salt deleted, erasure count bumped): this
+    process's cached salt must not commit new entries to the erased person's old salt."""
+    async def append_one(n: int) -> None:
+        async with db.session() as session:
+            await LedgerService(session, tenant.workspace_id).append(
+                [consent_event(tenant.workspace_id, n)])  # n % 7 + 1: the same customer
+            await session.commit()
+
+    async def salt_row() -> LedgerSalt | None:
+        async with db.session() as session:
+            return await session.get(LedgerSalt, (tenant.workspace_id, uuid.UUID(int=1)))
+
+    await append_one(0)
+    await append_one(7)  # read from storage now, so cached
+    old = await salt_row()
+    assert old is not None
+    async with db.session() as session:  # what an erasure in another worker leaves behind
+        await session.execute(delete(LedgerSalt).where(
+            LedgerSalt.workspace_id == tenant.workspace_id,
+            LedgerSalt.customer_id == uuid.UUID(int=1)))
+        log = await session.get(LedgerLog, tenant.workspace_id)
+        assert log is not None
+        log.erasures += 1
+        await session.commit()
+    await append_one(14)
+    new = await salt_row()
+    assert new is not None and new.salt != old.salt
+    async with db.session() as session:
+        last = (await session.execute(text(
+            "SELECT entry FROM ledger_entries ORDER BY idx DESC LIMIT 1"))).scalar_one()
+    assert commitment(new.salt, uuid.UUID(int=1)).encode() in bytes(last)
+    assert commitment(old.salt, uuid.UUID(int=1)).encode() not in bytes(last)

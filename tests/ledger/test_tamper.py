@@ -5,16 +5,13 @@ rewritten underneath them."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
-from cxprism.bus.events import DomainEvent
 from cxprism.cli import app
 from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
@@ -24,17 +21,11 @@ from cxprism.ledger.merkle import leaf_hash
 from cxprism.ledger.models import LedgerEntry, LedgerLog, LedgerNode
 from cxprism.ledger.service import LedgerService
 from tests.fixtures.builders import Tenant
+from tests.ledger.helpers import consent_event
 
 runner = CliRunner()
 SIZE = 40
 Tamper = Callable[[Database, Tenant], Awaitable[None]]
-
-
-def consent_event(workspace_id: uuid.UUID, n: int) -> DomainEvent:
-    return DomainEvent(uuid7(), workspace_id, "consent.changed", {
-        "customer_id": str(uuid.UUID(int=n % 7 + 1)), "channel": "email",
-        "purpose": "marketing", "status": "granted" if n % 2 else "withdrawn",
-        "source": "drill", "actor_id": None}, utcnow() + timedelta(seconds=n), seq=n + 1)
 
 
 async def build_log(db: Database, tenant: Tenant, size: int = SIZE) -> None:

@@ -28,6 +28,8 @@ class LedgerLog(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     frontier: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     last_leaf_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Counts erasures: a process's cache of salts is good only for the count it saw.
+    erasures: Mapped[int] = mapped_column(BigInteger, default=0)
     # Ed25519 private key, AES-GCM wrapped by a key derived from the server's secret.
     signing_key: Mapped[bytes] = mapped_column(LargeBinary)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)

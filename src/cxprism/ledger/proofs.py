@@ -21,8 +21,8 @@ from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry
 from cxprism.ledger.service import LedgerService
 
 AUDIT_PAGE = 5000
-CACHED_FROM_LEVEL = 8
-UPPER_CACHE_SIZE = 200_000  # about 25 MB; a 2**24-leaf log has 65,536 such subtrees
+CACHED_FROM_LEVEL = 4
+UPPER_CACHE_SIZE = 400_000  # about 60 MB; a 2**20-leaf log has 87,381 such subtrees
 _UPPER: OrderedDict[tuple[uuid.UUID, int, int], bytes] = OrderedDict()
 
 
@@ -97,8 +97,9 @@ class ProofService:
 
     async def _stored(self, keys: Sequence[Key]) -> dict[Key, bytes]:
         """Stored subtrees for proofs. Those from ``CACHED_FROM_LEVEL`` up are few (one per
-        256 leaves) and shared by most proofs; being complete, they never change, so this
-        process keeps them. Audits and checkpoint checks always read storage."""
+        12 leaves in all) and shared by many proofs; being complete, they never change, so
+        this process keeps them (bounded, oldest first out). Audits and checkpoint checks
+        always read storage."""
         workspace = self.repo.workspace_id
         found = {k: h for k in keys if (h := _UPPER.get((workspace, *k))) is not None}
         read = await self.repo.stored([k for k in keys if k not in found])

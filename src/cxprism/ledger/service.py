@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,6 +58,24 @@ def _content_commitment(payload: dict[str, Any], salts: dict[str, bytes],
     return entries.content_commitment(salt, message_id, content)
 
 
+SALT_CACHE_SIZE = 100_000
+_SALT_CACHE: OrderedDict[uuid.UUID, tuple[int, OrderedDict[str, bytes]]] = OrderedDict()
+"""Per workspace: the erasure count seen, and salts read from storage. Salts never change
+but can be deleted (erasure), which bumps the log's count under its row lock: a process
+whose count differs drops its cache before use."""
+
+
+def _salt_cache(workspace_id: uuid.UUID, erasures: int) -> OrderedDict[str, bytes]:
+    held = _SALT_CACHE.get(workspace_id)
+    if held is None or held[0] != erasures:
+        held = (erasures, OrderedDict())
+        _SALT_CACHE[workspace_id] = held
+    _SALT_CACHE.move_to_end(workspace_id)
+    while len(_SALT_CACHE) > 64:  # workspaces
+        _SALT_CACHE.popitem(last=False)
+    return held[1]
+
+
 class LedgerService:
     def __init__(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
         self.session = session
@@ -70,6 +89,7 @@ class LedgerService:
             wrapped, public = keys.new_signing_key(self.workspace_id)
             await self.repo.create_log({
                 "origin": keys.origin_for(self.workspace_id), "size": 0, "frontier": b"",
+                "erasures": 0,
                 "signing_key": wrapped, "public_key": public, "created_at": utcnow(),
                 "updated_at": utcnow()})
             found = await self.repo.log(lock=lock)
@@ -88,7 +108,7 @@ class LedgerService:
         if not chosen:
             return None
         log = await self.head(lock=True)
-        salts = await self._salts_for(chosen)
+        salts = await self._salts_for(chosen, log.erasures)
         commitments = {text: entries.commitment(salt, uuid.UUID(text))
                        for text, salt in salts.items()}
         contents = await self._contents_of(chosen)
@@ -110,26 +130,36 @@ class LedgerService:
         growth = extend(Frontier.decode(log.size, log.frontier), hashes)
         await self.repo.add_entries(rows)
         await self.repo.add_nodes(growth.nodes)
-        # Erasure unlinks the person from every commitment: their salts go for good.
-        await self.repo.delete_salts(erased)
+        if erased:  # erasure unlinks the person from every commitment: their salts go
+            await self.repo.delete_salts(erased)
+            log.erasures += 1
+            _SALT_CACHE.pop(self.workspace_id, None)
         log.size, log.frontier = growth.frontier.size, growth.frontier.encode()
         log.last_leaf_hash, log.updated_at = previous, utcnow()
         await self.session.flush()
         return Appended(first, len(rows), log.size)
 
-    async def _salts_for(self, chosen: Sequence[DomainEvent]) -> dict[str, bytes]:
+    async def _salts_for(self, chosen: Sequence[DomainEvent],
+                         erasures: int) -> dict[str, bytes]:
         """Each customer id (as the payloads write it) -> its salt, made on first sight."""
         texts: dict[str, None] = {}
         for event in chosen:
             texts.update(dict.fromkeys(entries.customer_texts(event.payload)))
-        wanted = {text: uuid.UUID(text) for text in texts}
+        cache = _salt_cache(self.workspace_id, erasures)
+        found = {text: salt for text in texts if (salt := cache.get(text)) is not None}
+        wanted = {text: uuid.UUID(text) for text in texts if text not in found}
         stored = await self.repo.salts(list(wanted.values()))
         fresh = {customer: os.urandom(SALT_BYTES) for customer in wanted.values()
                  if customer not in stored}
         await self.repo.add_salts({customer: (salt, entries.commitment(salt, customer))
                                    for customer, salt in fresh.items()})
-        found = stored | fresh
-        return {text: found[customer] for text, customer in wanted.items()}
+        for text, customer in wanted.items():
+            if customer in stored:  # only committed salts: a rollback cannot strand one
+                cache[text] = stored[customer]
+            found[text] = stored.get(customer) or fresh[customer]
+        while len(cache) > SALT_CACHE_SIZE:
+            cache.popitem(last=False)
+        return found
 
     async def _contents_of(self, chosen: Sequence[DomainEvent]) -> dict[uuid.UUID, Any]:
         """What the batch's messages said, read once for the batch."""
