@@ -53,21 +53,33 @@ def _plain(value: Any) -> bool:
     while pending:
         item = pending.pop()
         kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-                return False
-        elif kind is dict:
+        if kind is dict:
             for key in item:
                 if type(key) is not str or not key.isascii():
                     return False
-            pending.extend(item.values())
+            members = item.values()
         elif kind is list or kind is tuple:
-            pending.extend(item)
-        else:
+            members = item
+        elif not _plain_scalar(item):
             return False
+        else:
+            continue
+        for member in members:  # scalars here, without a round through ``pending``
+            if type(member) in _CONTAINERS:
+                pending.append(member)
+            elif not _plain_scalar(member):
+                return False
     return True
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _plain_scalar(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    return kind is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
 
 
 def _write(value: Any, out: list[str]) -> None:

@@ -59,13 +59,14 @@ def _content_commitment(payload: dict[str, Any], salts: dict[str, bytes],
 
 
 SALT_CACHE_SIZE = 100_000
-_SALT_CACHE: OrderedDict[uuid.UUID, tuple[int, OrderedDict[str, bytes]]] = OrderedDict()
+_SALT_CACHE: OrderedDict[uuid.UUID, tuple[int, OrderedDict[str, tuple[bytes, str]]]] = (
+    OrderedDict())
 """Per workspace: the erasure count seen, and salts read from storage. Salts never change
 but can be deleted (erasure), which bumps the log's count under its row lock: a process
 whose count differs drops its cache before use."""
 
 
-def _salt_cache(workspace_id: uuid.UUID, erasures: int) -> OrderedDict[str, bytes]:
+def _salt_cache(workspace_id: uuid.UUID, erasures: int) -> OrderedDict[str, tuple[bytes, str]]:
     held = _SALT_CACHE.get(workspace_id)
     if held is None or held[0] != erasures:
         held = (erasures, OrderedDict())
@@ -108,9 +109,9 @@ class LedgerService:
         if not chosen:
             return None
         log = await self.head(lock=True)
-        salts = await self._salts_for(chosen, log.erasures)
-        commitments = {text: entries.commitment(salt, uuid.UUID(text))
-                       for text, salt in salts.items()}
+        salted = await self._salts_for(chosen, log.erasures)
+        salts = {text: salt for text, (salt, _) in salted.items()}
+        commitments = {text: commitment for text, (_, commitment) in salted.items()}
         contents = await self._contents_of(chosen)
         first, previous = log.size, log.last_leaf_hash or EMPTY_ROOT
         rows, hashes, erased = [], [], []
@@ -140,23 +141,25 @@ class LedgerService:
         return Appended(first, len(rows), log.size)
 
     async def _salts_for(self, chosen: Sequence[DomainEvent],
-                         erasures: int) -> dict[str, bytes]:
-        """Each customer id (as the payloads write it) -> its salt, made on first sight."""
+                         erasures: int) -> dict[str, tuple[bytes, str]]:
+        """Each customer id (as the payloads write it) -> its salt and commitment, the salt
+        made on first sight."""
         texts: dict[str, None] = {}
         for event in chosen:
             texts.update(dict.fromkeys(entries.customer_texts(event.payload)))
         cache = _salt_cache(self.workspace_id, erasures)
-        found = {text: salt for text in texts if (salt := cache.get(text)) is not None}
+        found = {text: salted for text in texts if (salted := cache.get(text)) is not None}
         wanted = {text: uuid.UUID(text) for text in texts if text not in found}
         stored = await self.repo.salts(list(wanted.values()))
         fresh = {customer: os.urandom(SALT_BYTES) for customer in wanted.values()
                  if customer not in stored}
-        await self.repo.add_salts({customer: (salt, entries.commitment(salt, customer))
-                                   for customer, salt in fresh.items()})
+        made = {customer: (salt, entries.commitment(salt, customer))
+                for customer, salt in (stored | fresh).items()}
+        await self.repo.add_salts({customer: made[customer] for customer in fresh})
         for text, customer in wanted.items():
+            found[text] = made[customer]
             if customer in stored:  # only committed salts: a rollback cannot strand one
-                cache[text] = stored[customer]
-            found[text] = stored.get(customer) or fresh[customer]
+                cache[text] = made[customer]
         while len(cache) > SALT_CACHE_SIZE:
             cache.popitem(last=False)
         return found
