@@ -67,6 +67,8 @@ class Runtime:
             self.relay.run(self.stop_event, self.settings.relay_poll_seconds), name="relay"))
         self.tasks.append(asyncio.create_task(
             housekeeping.run(self.db, self.stop_event), name="housekeeping"))
+        self.tasks.append(asyncio.create_task(
+            ledger_tasks.run(self.db, self.stop_event), name="ledger-checkpoints"))
         for worker in self.workers:
             self.tasks.append(asyncio.create_task(worker.run(self.stop_event), name=worker.owner))
         log.info("runtime started: relay and %d scheduler worker(s)", len(self.workers))

@@ -12,6 +12,8 @@ from sqlalchemy import select, update
 
 from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
+from cxprism.ledger.models import LedgerLog
+from cxprism.ledger.tasks import sign_grown_logs
 from cxprism.scheduler.models import Job
 from cxprism.scheduler.registry import registry as jobs
 from cxprism.scheduler.worker import Worker
@@ -34,17 +36,33 @@ async def _jobs(db: Database, kind: str) -> list[Job]:
         return list((await session.execute(select(Job).where(Job.kind == kind))).scalars())
 
 
-async def test_appends_schedule_one_checkpoint_per_period(
-        db: Database, client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_the_periodic_signer_signs_each_grown_log_once(
+        db: Database, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant) -> None:
     await add_customers(client, tenant, 2)
     await relay_all(db)
+    assert set(await sign_grown_logs(db)) == {tenant.workspace_id, other_tenant.workspace_id}
+    assert await sign_grown_logs(db) == []  # nothing new: nothing signed again
+    assert (await get_json(client, tenant, "/checkpoints/latest"))["size"] == 4
     await add_customers(client, tenant, 2, first=2)
     await relay_all(db)
-    [job] = await _jobs(db, "ledger.checkpoint")  # two appends, one period, one job
-    assert job.run_at > utcnow()
-    assert await _run_due_jobs(db, "ledger.checkpoint") == 1
-    latest = await get_json(client, tenant, "/checkpoints/latest")
-    assert latest["size"] == 6
+    assert await sign_grown_logs(db) == [tenant.workspace_id]
+    assert (await get_json(client, tenant, "/checkpoints/latest"))["size"] == 6
+    assert await _jobs(db, "ledger.export") == []  # no witness configured
+
+
+async def test_the_periodic_signer_skips_a_rewritten_log_and_signs_the_others(
+        db: Database, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant) -> None:
+    await relay_all(db)
+    await sign_grown_logs(db)
+    await add_customers(client, tenant, 1)
+    await add_customers(client, other_tenant, 1)
+    await relay_all(db)
+    async with db.session() as session:  # the tenant's signed history is rewritten
+        log = await session.get(LedgerLog, tenant.workspace_id)
+        assert log is not None and log.size == 3
+        log.frontier = b"\x00" * 32 + log.frontier[32:]  # the first two leaves' subtree
+        await session.commit()
+    assert await sign_grown_logs(db) == [other_tenant.workspace_id]
 
 
 async def test_the_published_key_verifies_the_note_from_its_text_alone(
@@ -77,7 +95,7 @@ async def test_each_checkpoint_is_exported_to_the_witness(
         assert configured.status_code == 200, configured.text
         await add_customers(client, tenant, 1)
         await relay_all(db)
-        await _run_due_jobs(db, "ledger.checkpoint")
+        await sign_grown_logs(db)
         await _run_due_jobs(db, "ledger.export")  # the witness answers 503: retried
         [job] = await _jobs(db, "ledger.export")
         assert job.status == "queued" and job.attempts == 1

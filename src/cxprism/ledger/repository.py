@@ -1,4 +1,5 @@
-"""Every query of the ledger, scoped to one workspace."""
+"""Every query of the ledger, scoped to one workspace (and the one that looks across
+workspaces for logs to sign)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit.db import copy_rows, for_update, insert_ignore, one_of
 from cxprism.kit.repository import WorkspaceRepository
@@ -165,3 +167,13 @@ class LedgerRepository(WorkspaceRepository[LedgerEntry]):
             await self.session.execute(delete(LedgerSalt).where(
                 LedgerSalt.workspace_id == self.workspace_id,
                 LedgerSalt.customer_id.in_(customer_ids)))
+
+
+async def logs_grown_since_checkpoint(session: AsyncSession) -> list[uuid.UUID]:
+    """Every workspace whose log holds entries that no checkpoint covers yet."""
+    signed = (select(func.max(LedgerCheckpoint.size))
+              .where(LedgerCheckpoint.workspace_id == LedgerLog.workspace_id)
+              .scalar_subquery())
+    rows = await session.execute(select(LedgerLog.workspace_id).where(
+        LedgerLog.size > func.coalesce(signed, 0)))
+    return list(rows.scalars())

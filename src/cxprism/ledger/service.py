@@ -37,7 +37,7 @@ from cxprism.ledger.repository import LedgerRepository
 
 SALT_BYTES = 32
 CHECKPOINT_EVERY = timedelta(seconds=60)
-"""A new checkpoint is signed at most this long after an append (see ``ledger.tasks``)."""
+"""A log that grew is signed at most about this long after (see ``ledger.tasks.run``)."""
 
 
 @dataclass(frozen=True)
