@@ -73,7 +73,7 @@ async def list_checkpoints(limit: int | None = None, cursor: str | None = None,
     """Signed checkpoints, newest first."""
     size = clamp_limit(limit)
     before = _index_cursor(cursor, default=-1)
-    rows = await _ledger(session, principal).repo.checkpoints_before(
+    rows = await _ledger(session, principal).checkpoints(
         None if before < 0 else before, size + 1)
     more = len(rows) > size
     return {"data": [_checkpoint(r) for r in rows[:size]],
@@ -115,7 +115,7 @@ async def list_entries(limit: int | None = None, cursor: str | None = None,
     """Entries in log order."""
     size = clamp_limit(limit)
     after = _index_cursor(cursor, default=-1)
-    rows = await _ledger(session, principal).repo.entries_after(after, size + 1, event_type)
+    rows = await _ledger(session, principal).entries(after, size + 1, event_type)
     more = len(rows) > size
     return {"data": [_entry(r) for r in rows[:size]],
             "next_cursor": str(rows[size - 1].idx) if more else None}

@@ -114,15 +114,6 @@ class LedgerRepository(WorkspaceRepository[LedgerEntry]):
             LedgerCheckpoint, (self.workspace_id, size))
         return found
 
-    async def first_checkpoint_covering(self, index: int) -> LedgerCheckpoint | None:
-        """The smallest checkpoint whose tree holds leaf ``index``."""
-        stmt = (select(LedgerCheckpoint)
-                .where(LedgerCheckpoint.workspace_id == self.workspace_id,
-                       LedgerCheckpoint.size > index)
-                .order_by(LedgerCheckpoint.size).limit(1))
-        found: LedgerCheckpoint | None = (await self.session.execute(stmt)).scalar_one_or_none()
-        return found
-
     async def checkpoints_before(self, before: int | None, limit: int) -> list[LedgerCheckpoint]:
         stmt = select(LedgerCheckpoint).where(LedgerCheckpoint.workspace_id == self.workspace_id)
         if before is not None:

@@ -32,8 +32,8 @@ from cxprism.ledger.merkle import (
     subtrees_needed,
     verify_consistency,
 )
-from cxprism.ledger.models import LedgerCheckpoint, LedgerLog
-from cxprism.ledger.repository import LedgerRepository
+from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerLog
+from cxprism.ledger.repository import LedgerRepository, logs_grown_since_checkpoint
 
 SALT_BYTES = 32
 CHECKPOINT_EVERY = timedelta(seconds=60)
@@ -225,6 +225,20 @@ class LedgerService:
             raise NotFound(f"No checkpoint of size {size} was signed for this workspace.")
         return found
 
+    async def checkpoints(self, before: int | None, limit: int) -> list[LedgerCheckpoint]:
+        """Signed checkpoints newest first, smaller than ``before`` when given."""
+        return await self.repo.checkpoints_before(before, limit)
+
+    async def entries(self, after: int, limit: int,
+                      event_type: str | None = None) -> list[LedgerEntry]:
+        """Entries in log order after index ``after``."""
+        return await self.repo.entries_after(after, limit, event_type)
+
     async def latest_checkpoint(self) -> LedgerCheckpoint:
         """The newest checkpoint; one is signed now if none was yet."""
         return await self.repo.latest_checkpoint() or await self.sign_checkpoint()
+
+
+async def logs_to_sign(session: AsyncSession) -> list[uuid.UUID]:
+    """The workspaces whose log holds entries no checkpoint covers yet."""
+    return await logs_grown_since_checkpoint(session)

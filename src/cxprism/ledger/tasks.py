@@ -16,8 +16,7 @@ from cxprism.bus.events import DomainEvent
 from cxprism.kit.db import Database
 from cxprism.kit.errors import Conflict
 from cxprism.ledger.entries import LEDGERED_TYPES
-from cxprism.ledger.repository import logs_grown_since_checkpoint
-from cxprism.ledger.service import CHECKPOINT_EVERY, LedgerService
+from cxprism.ledger.service import CHECKPOINT_EVERY, LedgerService, logs_to_sign
 from cxprism.ledger.witness import EXPORT_JOB, export_checkpoint
 from cxprism.scheduler.registry import JobContext
 from cxprism.scheduler.registry import registry as jobs
@@ -37,7 +36,7 @@ async def sign_grown_logs(db: Database) -> list[uuid.UUID]:
     """Sign a checkpoint for every log with entries newer than its last checkpoint, each
     in its own transaction (with its witness export); the workspaces signed for."""
     async with db.session() as session:
-        due = await logs_grown_since_checkpoint(session)
+        due = await logs_to_sign(session)
     signed = []
     for workspace_id in due:
         async with db.session() as session:

@@ -55,4 +55,4 @@ async def export_checkpoint(session: AsyncSession, workspace_id: uuid.UUID, size
 async def all_notes(session: AsyncSession, workspace_id: uuid.UUID) -> str:
     """Every signed checkpoint in size order, separated by blank lines (for a file)."""
     ledger = LedgerService(session, workspace_id)
-    return "\n".join(c.note for c in reversed(await ledger.repo.checkpoints_before(None, 100_000)))
+    return "\n".join(c.note for c in reversed(await ledger.checkpoints(None, 100_000)))
