@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxprism.ledger.canonical import MAX_SAFE_INTEGER, CanonicalError, _write, canonical
+from cxprism.ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    CanonicalError,
+    _write,
+    canonical,
+    canonical_framed,
+)
 
 # ---------------------------------------------------------------------------
 # Known answers from RFC 8785.
@@ -238,3 +244,27 @@ def test_values_outside_the_fast_path_still_get_the_exact_form() -> None:
     assert canonical(value) == exact_writer(value)
     assert canonical(value).index("\U0001f600".encode()) < canonical(value).index(
         "\ue000".encode())
+
+
+FRAME_STRINGS = st.text()
+
+
+@settings(max_examples=150, deadline=None)
+@given(ANY_VALUES, FRAME_STRINGS, SAFE_INTS)
+def test_a_frame_with_one_unknown_part_writes_what_the_exact_writer_writes(
+        inner: Any, text: str, number: int) -> None:
+    # entries.entry_bytes walks only ``data``: the frame around it must not change the bytes
+    frame = {"v": 1, "log": text, "index": number, "event": {"type": text}, "data": inner}
+    assert canonical_framed(frame, inner) == exact_writer(frame) == canonical(frame)
+
+
+@pytest.mark.parametrize("inner", [1.5, {"n": 2**53 + 1}, {1: "x"}, [b"raw"], {"é": 1}])
+def test_a_frame_refuses_or_orders_exactly_what_the_inner_part_needs(inner: Any) -> None:
+    frame = {"data": inner, "v": 1}
+    try:
+        expected = canonical(frame)
+    except CanonicalError:
+        with pytest.raises(CanonicalError):
+            canonical_framed(frame, inner)
+    else:
+        assert canonical_framed(frame, inner) == expected == exact_writer(frame)

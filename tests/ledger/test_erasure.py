@@ -151,3 +151,66 @@ async def test_a_salt_erased_elsewhere_is_never_used_again_from_a_cache(
             "SELECT entry FROM ledger_entries ORDER BY idx DESC LIMIT 1"))).scalar_one()
     assert commitment(new.salt, uuid.UUID(int=1)).encode() in bytes(last)
     assert commitment(old.salt, uuid.UUID(int=1)).encode() not in bytes(last)
+
+
+async def _append(db: Database, tenant: Tenant, n: int, *, outcome: str = "commit") -> None:
+    """Append one consent event about customer ``n % 7 + 1`` and commit, roll back, or roll
+    back only a savepoint around the append and then commit."""
+    async with db.session() as session:
+        service = LedgerService(session, tenant.workspace_id)
+        if outcome == "savepoint":
+            nested = await session.begin_nested()
+            await service.append([consent_event(tenant.workspace_id, n)])
+            await nested.rollback()
+            await session.commit()
+            return
+        await service.append([consent_event(tenant.workspace_id, n)])
+        await (session.commit() if outcome == "commit" else session.rollback())
+
+
+async def _salt_and_last_entry(db: Database, tenant: Tenant) -> tuple[bytes | None, bytes]:
+    async with db.session() as session:
+        row = await session.get(LedgerSalt, (tenant.workspace_id, uuid.UUID(int=1)))
+        last = (await session.execute(text(
+            "SELECT entry FROM ledger_entries ORDER BY idx DESC LIMIT 1"))).scalar_one()
+    return (None if row is None else row.salt), bytes(last)
+
+
+async def test_a_salt_made_by_a_committed_append_is_cached(db: Database,
+                                                           tenant: Tenant) -> None:
+    await _append(db, tenant, 0)
+    made, _ = await _salt_and_last_entry(db, tenant)
+    assert made is not None
+    async with db.session() as session:  # gone from storage, but no erasure was counted
+        await session.execute(delete(LedgerSalt).where(
+            LedgerSalt.workspace_id == tenant.workspace_id))
+        await session.commit()
+    await _append(db, tenant, 7)
+    stored, last = await _salt_and_last_entry(db, tenant)
+    assert stored is None  # the cached salt was used: nothing was looked up or made
+    assert commitment(made, uuid.UUID(int=1)).encode() in last
+
+
+async def test_a_salt_made_by_a_rolled_back_append_is_never_used(db: Database,
+                                                                 tenant: Tenant) -> None:
+    for outcome in ("rollback", "savepoint"):
+        async with db.session() as session:
+            await session.execute(delete(LedgerSalt))
+            await session.commit()
+        await _append(db, tenant, 0, outcome=outcome)
+        assert (await _salt_and_last_entry_or_none(db, tenant)) is None, outcome
+        await _append(db, tenant, 7)
+        stored, last = await _salt_and_last_entry(db, tenant)
+        assert stored is not None, outcome  # made again and stored, not taken from a cache
+        assert commitment(stored, uuid.UUID(int=1)).encode() in last, outcome
+        async with db.session() as session:  # next round: the customer is erased again
+            log = await session.get(LedgerLog, tenant.workspace_id)
+            assert log is not None
+            log.erasures += 1
+            await session.commit()
+
+
+async def _salt_and_last_entry_or_none(db: Database, tenant: Tenant) -> bytes | None:
+    async with db.session() as session:
+        row = await session.get(LedgerSalt, (tenant.workspace_id, uuid.UUID(int=1)))
+    return None if row is None else row.salt

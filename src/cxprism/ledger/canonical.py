@@ -47,6 +47,17 @@ def canonical(value: Any) -> bytes:
         raise CanonicalError("strings must not hold lone surrogates") from None
 
 
+def canonical_framed(frame: Mapping[str, Any], inner: Any) -> bytes:
+    """``canonical(frame)`` for a frame whose only part not known to be plain is ``inner``
+    (ASCII names, strings, safe integers): only ``inner`` is walked for the fast path."""
+    if _plain(inner):
+        try:
+            return orjson.dumps(frame, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+    return canonical(frame)
+
+
 def _plain(value: Any) -> bool:
     """Whether ``value`` holds only exact JSON types, safe integers and ASCII names."""
     pending = [value]

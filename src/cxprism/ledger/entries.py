@@ -21,7 +21,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from cxprism.ledger.canonical import canonical
+from cxprism.ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    CanonicalError,
+    canonical,
+    canonical_framed,
+)
 
 VERSION = 1
 LEDGERED_TYPES = frozenset({
@@ -92,9 +97,11 @@ def entry_bytes(*, origin: str, index: int, previous: bytes, event_id: uuid.UUID
                 event_type: str, seq: int, occurred_at: datetime,
                 data: Mapping[str, Any]) -> bytes:
     """The canonical (RFC 8785) leaf for one event at ``index``, after leaf ``previous``."""
-    return canonical({
+    if not 0 <= index <= MAX_SAFE_INTEGER or not 0 <= seq <= MAX_SAFE_INTEGER:
+        raise CanonicalError("an entry's index and seq must be safe integers")
+    return canonical_framed({  # the frame is plain by construction: only data is walked
         "v": VERSION, "log": origin, "index": index, "prev": previous.hex(),
         "event": {"id": str(event_id), "type": event_type, "seq": seq,
                   "at": timestamp(occurred_at)},
         "data": data,
-    })
+    }, data)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +20,7 @@ from cxprism.bus.events import DomainEvent
 from cxprism.conversations.service import ConversationService
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import Conflict, NotFound
-from cxprism.ledger import entries, keys
+from cxprism.ledger import entries, keys, salt_cache
 from cxprism.ledger.checkpoint import Checkpoint, VerifierKey, open_signed, sign
 from cxprism.ledger.layout import Frontier, extend, lookup_from, stored_keys
 from cxprism.ledger.merkle import (
@@ -56,25 +55,6 @@ def _content_commitment(payload: dict[str, Any], salts: dict[str, bytes],
         return None
     salt = salts[str(payload["customer_id"])]
     return entries.content_commitment(salt, message_id, content)
-
-
-SALT_CACHE_SIZE = 100_000
-_SALT_CACHE: OrderedDict[uuid.UUID, tuple[int, OrderedDict[str, tuple[bytes, str]]]] = (
-    OrderedDict())
-"""Per workspace: the erasure count seen, and salts read from storage. Salts never change
-but can be deleted (erasure), which bumps the log's count under its row lock: a process
-whose count differs drops its cache before use."""
-
-
-def _salt_cache(workspace_id: uuid.UUID, erasures: int) -> OrderedDict[str, tuple[bytes, str]]:
-    held = _SALT_CACHE.get(workspace_id)
-    if held is None or held[0] != erasures:
-        held = (erasures, OrderedDict())
-        _SALT_CACHE[workspace_id] = held
-    _SALT_CACHE.move_to_end(workspace_id)
-    while len(_SALT_CACHE) > 64:  # workspaces
-        _SALT_CACHE.popitem(last=False)
-    return held[1]
 
 
 class LedgerService:
@@ -134,7 +114,8 @@ class LedgerService:
         if erased:  # erasure unlinks the person from every commitment: their salts go
             await self.repo.delete_salts(erased)
             log.erasures += 1
-            _SALT_CACHE.pop(self.workspace_id, None)
+            salt_cache.forget(self.workspace_id)
+            salt_cache.drop_pending(self.session.sync_session, self.workspace_id)
         log.size, log.frontier = growth.frontier.size, growth.frontier.encode()
         log.last_leaf_hash, log.updated_at = previous, utcnow()
         await self.session.flush()
@@ -147,7 +128,7 @@ class LedgerService:
         texts: dict[str, None] = {}
         for event in chosen:
             texts.update(dict.fromkeys(entries.customer_texts(event.payload)))
-        cache = _salt_cache(self.workspace_id, erasures)
+        cache = salt_cache.salts(self.workspace_id, erasures)
         found = {text: salted for text in texts if (salted := cache.get(text)) is not None}
         wanted = {text: uuid.UUID(text) for text in texts if text not in found}
         stored = await self.repo.salts(list(wanted.values()))
@@ -156,12 +137,12 @@ class LedgerService:
         made = {customer: (salt, entries.commitment(salt, customer))
                 for customer, salt in (stored | fresh).items()}
         await self.repo.add_salts({customer: made[customer] for customer in fresh})
-        for text, customer in wanted.items():
-            found[text] = made[customer]
-            if customer in stored:  # only committed salts: a rollback cannot strand one
-                cache[text] = made[customer]
-        while len(cache) > SALT_CACHE_SIZE:
-            cache.popitem(last=False)
+        read = {text: made[customer] for text, customer in wanted.items()}
+        found.update(read)
+        salt_cache.remember(cache, {t: s for t, s in read.items() if wanted[t] in stored})
+        salt_cache.remember_after_commit(  # made here: cached only once committed
+            self.session.sync_session, self.workspace_id, erasures,
+            {t: s for t, s in read.items() if wanted[t] in fresh})
         return found
 
     async def _contents_of(self, chosen: Sequence[DomainEvent]) -> dict[uuid.UUID, Any]:
