@@ -644,8 +644,7 @@ async def count_reads(db: Any, log: ProofLog, samples: int, batch: int, seed: in
     """Stored hashes read (the dict ``repo.stored`` returns) per proof, one per call and
     per ``batch``-leaf call; and the in-process CPU cost of a proof without the database
     (which subtrees to read, then the proof from the dict read), as ProofService does."""
-    from cxprism.ledger.layout import lookup_from, stored_keys
-    from cxprism.ledger.merkle import inclusion_path_ranges, inclusion_proof, subtrees_needed
+    from cxprism.ledger.layout import inclusion_plan, inclusion_proofs
     from cxprism.ledger.service import LedgerService
 
     rng = random.Random(seed)
@@ -653,18 +652,15 @@ async def count_reads(db: Any, log: ProofLog, samples: int, batch: int, seed: in
 
     async def read(indices: Sequence[int]) -> tuple[int, int]:
         started = time.perf_counter()
-        needed = subtrees_needed([r for i in indices for r in inclusion_path_ranges(i, log.size)])
-        keys = stored_keys(needed)
+        plan = inclusion_plan(indices, log.size)
         cpu["plan"] += time.perf_counter() - started
         async with db.session() as session:
-            found = await LedgerService(session, log.workspace_id).repo.stored(keys)
+            found = await LedgerService(session, log.workspace_id).repo.stored(plan.reads)
         started = time.perf_counter()
-        lookup = lookup_from(found)
-        for index in indices:
-            inclusion_proof(index, log.size, lookup)
+        inclusion_proofs(plan, found)
         cpu["build"] += time.perf_counter() - started
         cpu["proofs"] += len(indices)
-        return len(found), len(keys)
+        return len(found), len(plan.reads)
 
     single = [await read([rng.randrange(log.size)]) for _ in range(samples)]
     single_cpu, cpu = cpu, {"plan": 0.0, "build": 0.0, "proofs": 0}

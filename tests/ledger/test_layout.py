@@ -18,6 +18,8 @@ from cxprism.ledger.layout import (
     Key,
     extend,
     fold,
+    inclusion_plan,
+    inclusion_proofs,
     lookup_from,
     stored_inputs,
     stored_keys,
@@ -227,3 +229,45 @@ def test_lookup_reports_the_missing_stored_key() -> None:
         lookup_from({})(5, 0)
     with pytest.raises(KeyError, match=r"\(2, 2\)"):
         lookup_from({(2, 3): b"x" * 32})(3, 1)
+
+
+@st.composite
+def leaves_in_log(draw: st.DrawFn) -> tuple[list[int], int]:
+    size = draw(st.integers(1, MAX_LEAVES))
+    return draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=40)), size
+
+
+@settings(max_examples=150, deadline=None)
+@given(leaves_in_log())
+def test_batched_inclusion_proofs_are_the_rfc_proofs(case: tuple[list[int], int]) -> None:
+    indices, size = case
+    plan = inclusion_plan(indices, size)
+    store = full_store(size)
+    assert set(plan.reads) <= store.keys(), "a read is not on a stored level"
+    proofs = inclusion_proofs(plan, {key: store[key] for key in plan.reads})
+    assert set(proofs) == set(indices)
+    for index in indices:
+        expected = merkle.inclusion_proof(index, size, memory_tree(size).subtree)
+        assert proofs[index] == expected
+        assert merkle.verify_inclusion(leaves(size)[index], index, size, proofs[index],
+                                       merkle.root(leaves(size)))
+    needed = set(read_for(size, [r for i in indices for r in merkle.inclusion_path_ranges(
+        i, size)]))
+    assert set(plan.reads) == needed  # reads exactly what the one-at-a-time path reads
+
+
+@settings(max_examples=60, deadline=None)
+@given(leaf_in_log())
+def test_every_read_of_a_batched_proof_is_needed(case: tuple[int, int]) -> None:
+    index, size = case
+    plan = inclusion_plan([index], size)
+    store = {key: full_store(size)[key] for key in plan.reads}
+    for key in store:
+        with pytest.raises(KeyError):
+            inclusion_proofs(plan, {k: v for k, v in store.items() if k != key})
+
+
+@pytest.mark.parametrize(("index", "size"), [(5, 5), (-1, 4), (0, 0)])
+def test_batched_inclusion_refuses_a_leaf_outside_the_tree(index: int, size: int) -> None:
+    with pytest.raises(ValueError, match="not in a tree"):
+        inclusion_plan([index], size)

@@ -19,7 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from cxprism.ledger.merkle import EMPTY_ROOT, HASH_SIZE, SubtreeLookup, node_hash
+from cxprism.ledger.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    SubtreeLookup,
+    node_hash,
+    range_root,
+    subtrees_needed,
+)
 
 STRIDE = 2
 Key = tuple[int, int]
@@ -71,6 +78,79 @@ def lookup_from(stored: Mapping[Key, bytes]) -> SubtreeLookup:
         return found
 
     return subtree
+
+
+RIGHT_EDGE = -1
+"""The level in a path step ``(RIGHT_EDGE, start)``: the range ``[start, size)`` at the
+tree's right edge, not a complete subtree."""
+
+
+@dataclass(frozen=True)
+class InclusionPlan:
+    """Inclusion proofs for many leaves of one tree, as steps to look up: each proof lists
+    ``(level, index)`` complete subtrees and at most one right-edge step, leaf first."""
+
+    size: int
+    paths: dict[int, list[Key]]
+    reads: list[Key]
+    """Every stored hash the proofs' roots are made from, deduplicated."""
+
+
+def inclusion_plan(indices: Iterable[int], size: int) -> InclusionPlan:
+    """The steps of PATH(index, D[size]) (RFC 9162 2.1.3.1) for each index, from the bits
+    of ``index`` and ``size - 1`` (what :func:`merkle.inclusion_path_ranges` gives, in
+    subtree keys): below level ``inner``, the highest bit where they differ, the siblings
+    are complete subtrees save the right-edge one at ``inner - 1``; above it there is a
+    sibling, the complete subtree on the left, wherever ``index`` has a 1 bit."""
+    paths: dict[int, list[Key]] = {}
+    steps: set[Key] = set()
+    for index in indices:
+        if not 0 <= index < size:
+            raise ValueError(f"leaf {index} is not in a tree of {size}")
+        inner = (index ^ (size - 1)).bit_length()
+        path = [(level, (index >> level) ^ 1) for level in range(inner - 1)]
+        if inner:
+            path.append((RIGHT_EDGE, ((index >> (inner - 1)) | 1) << (inner - 1)))
+        level, high = inner, index >> inner
+        while high:
+            if high & 1:
+                path.append((level, (index >> level) ^ 1))
+            high >>= 1
+            level += 1
+        paths[index] = path
+        steps.update(path)
+    reads: set[Key] = set()
+    edges = []
+    for level, index in steps:
+        if level == RIGHT_EDGE:
+            edges.append((index, size))
+        elif level % STRIDE == 0:
+            reads.add((level, index))
+        else:
+            reads.update(stored_inputs(level, index))
+    reads.update(stored_keys(subtrees_needed(edges)))
+    return InclusionPlan(size, paths, list(reads))
+
+
+def inclusion_proofs(plan: InclusionPlan, stored: Mapping[Key, bytes]) -> dict[int, list[bytes]]:
+    """The proofs of ``plan`` from the hashes it said to read (KeyError when one is
+    missing); each step shared by several proofs is made once."""
+    lookup = lookup_from(stored)
+    roots: dict[Key, bytes] = {}
+
+    def root_of(step: Key) -> bytes:
+        level, index = step
+        if level == RIGHT_EDGE:
+            digest = range_root(index, plan.size, lookup)
+        elif level % STRIDE == 0:
+            digest = stored[step]
+        else:
+            digest = fold([stored[key] for key in stored_inputs(level, index)])
+        roots[step] = digest
+        return digest
+
+    return {index: [roots.get(step) or root_of(step) for step in path]
+            for index, path in plan.paths.items()}
 
 
 @dataclass(frozen=True)

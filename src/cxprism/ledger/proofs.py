@@ -15,8 +15,8 @@ from cxprism.ledger import keys, receipts
 from cxprism.ledger.audit import Auditor, AuditReport
 from cxprism.ledger.checkpoint import CheckpointError, VerifierKey, open_signed
 from cxprism.ledger.entries import CUSTOMER_FIELDS, MESSAGE_TYPES, content_commitment
-from cxprism.ledger.layout import STRIDE, Frontier, Key, lookup_from, stored_keys
-from cxprism.ledger.merkle import inclusion_path_ranges, range_root, subtrees_needed
+from cxprism.ledger.layout import STRIDE, Frontier, Key, inclusion_plan
+from cxprism.ledger.layout import inclusion_proofs as build_inclusion_proofs
 from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry
 from cxprism.ledger.service import LedgerService
 
@@ -89,11 +89,8 @@ class ProofService:
     async def inclusion_proofs(self, indices: Sequence[int], size: int) -> dict[int, list[bytes]]:
         """Inclusion proofs for many leaves of the tree of ``size``, from one read per
         stored level; each distinct subtree root is computed once for the whole batch."""
-        paths = {index: inclusion_path_ranges(index, size) for index in indices}
-        ranges = sorted({r for path in paths.values() for r in path})
-        lookup = lookup_from(await self._stored(stored_keys(subtrees_needed(ranges))))
-        roots = {r: range_root(*r, lookup) for r in ranges}
-        return {index: [roots[r] for r in path] for index, path in paths.items()}
+        plan = inclusion_plan(indices, size)
+        return build_inclusion_proofs(plan, await self._stored(plan.reads))
 
     async def _stored(self, keys: Sequence[Key]) -> dict[Key, bytes]:
         """Stored subtrees for proofs. Those from ``CACHED_FROM_LEVEL`` up are few (one per
