@@ -8,7 +8,10 @@ import uuid
 import httpx
 from sqlalchemy import delete, select, text
 
+from cxprism.bus.events import DomainEvent
+from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
+from cxprism.kit.ids import uuid7
 from cxprism.ledger.checkpoint import parse_verifier_key
 from cxprism.ledger.entries import commitment
 from cxprism.ledger.models import LedgerLog, LedgerSalt
@@ -168,27 +171,31 @@ async def _append(db: Database, tenant: Tenant, n: int, *, outcome: str = "commi
         await (session.commit() if outcome == "commit" else session.rollback())
 
 
-async def _salt_and_last_entry(db: Database, tenant: Tenant) -> tuple[bytes | None, bytes]:
+async def _salt(db: Database, tenant: Tenant) -> bytes | None:
+    """The stored salt of customer 1, the one ``consent_event(.., 0)`` names."""
     async with db.session() as session:
         row = await session.get(LedgerSalt, (tenant.workspace_id, uuid.UUID(int=1)))
-        last = (await session.execute(text(
-            "SELECT entry FROM ledger_entries ORDER BY idx DESC LIMIT 1"))).scalar_one()
-    return (None if row is None else row.salt), bytes(last)
+    return None if row is None else row.salt
+
+
+async def _last_entry(db: Database) -> bytes:
+    async with db.session() as session:
+        return bytes((await session.execute(text(
+            "SELECT entry FROM ledger_entries ORDER BY idx DESC LIMIT 1"))).scalar_one())
 
 
 async def test_a_salt_made_by_a_committed_append_is_cached(db: Database,
                                                            tenant: Tenant) -> None:
     await _append(db, tenant, 0)
-    made, _ = await _salt_and_last_entry(db, tenant)
+    made = await _salt(db, tenant)
     assert made is not None
     async with db.session() as session:  # gone from storage, but no erasure was counted
         await session.execute(delete(LedgerSalt).where(
             LedgerSalt.workspace_id == tenant.workspace_id))
         await session.commit()
     await _append(db, tenant, 7)
-    stored, last = await _salt_and_last_entry(db, tenant)
-    assert stored is None  # the cached salt was used: nothing was looked up or made
-    assert commitment(made, uuid.UUID(int=1)).encode() in last
+    assert await _salt(db, tenant) is None  # the cached salt was used: nothing was made
+    assert commitment(made, uuid.UUID(int=1)).encode() in await _last_entry(db)
 
 
 async def test_a_salt_made_by_a_rolled_back_append_is_never_used(db: Database,
@@ -198,11 +205,11 @@ async def test_a_salt_made_by_a_rolled_back_append_is_never_used(db: Database,
             await session.execute(delete(LedgerSalt))
             await session.commit()
         await _append(db, tenant, 0, outcome=outcome)
-        assert (await _salt_and_last_entry_or_none(db, tenant)) is None, outcome
+        assert await _salt(db, tenant) is None, outcome
         await _append(db, tenant, 7)
-        stored, last = await _salt_and_last_entry(db, tenant)
+        stored = await _salt(db, tenant)
         assert stored is not None, outcome  # made again and stored, not taken from a cache
-        assert commitment(stored, uuid.UUID(int=1)).encode() in last, outcome
+        assert commitment(stored, uuid.UUID(int=1)).encode() in await _last_entry(db), outcome
         async with db.session() as session:  # next round: the customer is erased again
             log = await session.get(LedgerLog, tenant.workspace_id)
             assert log is not None
@@ -210,7 +217,17 @@ async def test_a_salt_made_by_a_rolled_back_append_is_never_used(db: Database,
             await session.commit()
 
 
-async def _salt_and_last_entry_or_none(db: Database, tenant: Tenant) -> bytes | None:
+
+async def test_a_salt_made_in_the_batch_that_erases_its_customer_is_never_cached(
+        db: Database, tenant: Tenant) -> None:
+    first = consent_event(tenant.workspace_id, 0)
+    erased = DomainEvent(uuid7(), tenant.workspace_id, "customer.erased",
+                         {"customer_id": first.payload["customer_id"]}, utcnow(), seq=2)
     async with db.session() as session:
-        row = await session.get(LedgerSalt, (tenant.workspace_id, uuid.UUID(int=1)))
-    return None if row is None else row.salt
+        await LedgerService(session, tenant.workspace_id).append([first, erased])
+        await session.commit()
+    assert await _salt(db, tenant) is None  # erased in the same batch
+    await _append(db, tenant, 7)
+    stored = await _salt(db, tenant)
+    assert stored is not None  # made anew, not the erased one from a cache
+    assert commitment(stored, uuid.UUID(int=1)).encode() in await _last_entry(db)

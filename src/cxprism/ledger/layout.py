@@ -23,6 +23,7 @@ from cxprism.ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     SubtreeLookup,
+    inclusion_path_ranges,
     node_hash,
     range_root,
     subtrees_needed,
@@ -97,26 +98,13 @@ class InclusionPlan:
 
 
 def inclusion_plan(indices: Iterable[int], size: int) -> InclusionPlan:
-    """The steps of PATH(index, D[size]) (RFC 9162 2.1.3.1) for each index, from the bits
-    of ``index`` and ``size - 1`` (what :func:`merkle.inclusion_path_ranges` gives, in
-    subtree keys): below level ``inner``, the highest bit where they differ, the siblings
-    are complete subtrees save the right-edge one at ``inner - 1``; above it there is a
-    sibling, the complete subtree on the left, wherever ``index`` has a 1 bit."""
+    """The steps of PATH(index, D[size]) for each index: the ranges of
+    :func:`merkle.inclusion_path_ranges` as subtree keys (all complete, aligned subtrees
+    but the one at the tree's right edge), and the stored hashes they are made from."""
     paths: dict[int, list[Key]] = {}
     steps: set[Key] = set()
     for index in indices:
-        if not 0 <= index < size:
-            raise ValueError(f"leaf {index} is not in a tree of {size}")
-        inner = (index ^ (size - 1)).bit_length()
-        path = [(level, (index >> level) ^ 1) for level in range(inner - 1)]
-        if inner:
-            path.append((RIGHT_EDGE, ((index >> (inner - 1)) | 1) << (inner - 1)))
-        level, high = inner, index >> inner
-        while high:
-            if high & 1:
-                path.append((level, (index >> level) ^ 1))
-            high >>= 1
-            level += 1
+        path = [_step(start, end) for start, end in inclusion_path_ranges(index, size)]
         paths[index] = path
         steps.update(path)
     reads: set[Key] = set()
@@ -130,6 +118,16 @@ def inclusion_plan(indices: Iterable[int], size: int) -> InclusionPlan:
             reads.update(stored_inputs(level, index))
     reads.update(stored_keys(subtrees_needed(edges)))
     return InclusionPlan(size, paths, list(reads))
+
+
+def _step(start: int, end: int) -> Key:
+    """A path range as a key: a proof's ranges are aligned, so a power-of-two width is a
+    complete subtree, and any other one is the right edge ``[start, size)``."""
+    width = end - start
+    if width & (width - 1):
+        return (RIGHT_EDGE, start)
+    level = width.bit_length() - 1
+    return (level, start >> level)
 
 
 def inclusion_proofs(plan: InclusionPlan, stored: Mapping[Key, bytes]) -> dict[int, list[bytes]]:

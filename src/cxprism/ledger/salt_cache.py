@@ -51,26 +51,21 @@ def forget(workspace_id: uuid.UUID) -> None:
 
 def remember_after_commit(session: Session, workspace_id: uuid.UUID, erasures: int,
                           fresh: Mapping[str, Salted]) -> None:
-    """Cache salts this transaction made, once (and only if) it commits."""
+    """Cache salts this transaction made, once (and only if) it commits, under the erasure
+    count they were made at: an erasure in the same transaction bumps the count, so they
+    are never used after it."""
+    if not fresh:
+        return
     pending: dict[tuple[uuid.UUID, int], dict[str, Salted]] = session.info.setdefault(
         _PENDING, {})
     pending.setdefault((workspace_id, erasures), {}).update(fresh)
-
-
-def drop_pending(session: Session, workspace_id: uuid.UUID) -> None:
-    """Forget what this transaction would have cached for the workspace (it erased)."""
-    pending = session.info.get(_PENDING, {})
-    for key in [key for key in pending if key[0] == workspace_id]:
-        del pending[key]
 
 
 @event.listens_for(Session, "after_commit")
 def _promote(session: Session) -> None:
     for (workspace_id, erasures), fresh in session.info.pop(_PENDING, {}).items():
         held = _CACHE.get(workspace_id)
-        if held is None:
-            salts(workspace_id, erasures)
-        elif held[0] != erasures:
+        if held is not None and held[0] != erasures:
             continue  # an erasure since: the cache was rebuilt without these
         remember(salts(workspace_id, erasures), fresh)
 

@@ -115,7 +115,6 @@ class LedgerService:
             await self.repo.delete_salts(erased)
             log.erasures += 1
             salt_cache.forget(self.workspace_id)
-            salt_cache.drop_pending(self.session.sync_session, self.workspace_id)
         log.size, log.frontier = growth.frontier.size, growth.frontier.encode()
         log.last_leaf_hash, log.updated_at = previous, utcnow()
         await self.session.flush()
