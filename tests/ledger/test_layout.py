@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cxprism.ledger import merkle
 from cxprism.ledger.layout import (
+    RIGHT_EDGE,
     STRIDE,
     Frontier,
     Key,
@@ -20,6 +21,7 @@ from cxprism.ledger.layout import (
     fold,
     inclusion_plan,
     inclusion_proofs,
+    inclusion_steps,
     lookup_from,
     stored_inputs,
     stored_keys,
@@ -271,3 +273,53 @@ def test_every_read_of_a_batched_proof_is_needed(case: tuple[int, int]) -> None:
 def test_batched_inclusion_refuses_a_leaf_outside_the_tree(index: int, size: int) -> None:
     with pytest.raises(ValueError, match="not in a tree"):
         inclusion_plan([index], size)
+
+
+def _as_range(step: Key, size: int) -> merkle.Range:
+    level, index = step
+    return (index, size) if level == RIGHT_EDGE else (index << level, (index + 1) << level)
+
+
+def test_inclusion_steps_are_the_rfc_path_for_every_small_tree() -> None:
+    for size in range(1, 300):
+        for index in range(size):
+            steps = inclusion_steps(index, size)
+            assert [_as_range(s, size) for s in steps] == merkle.inclusion_path_ranges(
+                index, size), (index, size)
+            edge = [s for s in steps if s[0] == RIGHT_EDGE]
+            assert len(edge) <= 1  # and it is the one range that is not a complete subtree
+            assert all((size - s[1]) & (size - s[1] - 1) for s in edge)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(1, 2**48).flatmap(lambda size: st.tuples(st.integers(0, size - 1),
+                                                            st.just(size))))
+def test_inclusion_steps_are_the_rfc_path_in_huge_trees(case: tuple[int, int]) -> None:
+    index, size = case
+    assert [_as_range(s, size) for s in inclusion_steps(index, size)] == \
+        merkle.inclusion_path_ranges(index, size)
+
+
+@settings(max_examples=150, deadline=None)
+@given(leaves_in_log(), st.data())
+def test_known_subtrees_are_used_not_read(case: tuple[list[int], int], data: st.DataObject
+                                          ) -> None:
+    """What the caller knows (a proof cache) is taken as it is: never read again, and the
+    proofs made with it are the RFC's."""
+    indices, size = case
+    tree = memory_tree(size)
+    complete = [(level, i) for level in range(size.bit_length())
+                for i in range(size >> level)]
+    chosen = data.draw(st.lists(st.sampled_from(complete), unique=True, max_size=60))
+    known = {key: tree.subtree(*key) for key in chosen}
+    plan = inclusion_plan(indices, size, known)
+    assert not set(plan.reads) & known.keys()
+    assert set(plan.known) <= known.keys()
+    store = full_store(size)
+    hashes = {key: known[key] for key in plan.known} | {key: store[key] for key in plan.reads}
+    proofs = inclusion_proofs(plan, hashes)
+    for index in indices:
+        assert proofs[index] == merkle.inclusion_proof(index, size, tree.subtree)
+    cold = inclusion_plan(indices, size)
+    assert len(plan.reads) <= len(cold.reads)
+    assert set(plan.reads) <= set(cold.reads)

@@ -23,7 +23,6 @@ from cxprism.ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     SubtreeLookup,
-    inclusion_path_ranges,
     node_hash,
     range_root,
     subtrees_needed,
@@ -86,6 +85,36 @@ RIGHT_EDGE = -1
 tree's right edge, not a complete subtree."""
 
 
+def inclusion_steps(index: int, size: int) -> list[Key]:
+    """PATH(index, D[size]) as subtree keys, leaf first: the ranges of
+    :func:`merkle.inclusion_path_ranges` (same bits, same order) without making them.
+
+    Below level ``inner`` (the highest bit where ``index`` and the last leaf differ) each
+    sibling is the complete subtree next to the leaf's ancestor, save the one at
+    ``inner - 1``: ``[start, size)``, complete only when its width is a power of two.
+    Above, a left sibling wherever ``index`` has a 1 bit.
+    """
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size}")
+    inner = (index ^ (size - 1)).bit_length()
+    steps = [(level, (index >> level) ^ 1) for level in range(inner - 1)]
+    if inner:
+        start = ((index >> (inner - 1)) | 1) << (inner - 1)
+        width = size - start
+        if width & (width - 1):
+            steps.append((RIGHT_EDGE, start))
+        else:  # aligned: start is a multiple of 2**(inner - 1) >= width
+            level = width.bit_length() - 1
+            steps.append((level, start >> level))
+    level, high = inner, index >> inner
+    while high:
+        if high & 1:
+            steps.append((level, high ^ 1))
+        high >>= 1
+        level += 1
+    return steps
+
+
 @dataclass(frozen=True)
 class InclusionPlan:
     """Inclusion proofs for many leaves of one tree, as steps to look up: each proof lists
@@ -93,62 +122,67 @@ class InclusionPlan:
 
     size: int
     paths: dict[int, list[Key]]
+    steps: list[Key]
+    """Every distinct step of the paths."""
     reads: list[Key]
-    """Every stored hash the proofs' roots are made from, deduplicated."""
+    """The stored hashes the steps are made from, deduplicated, less those known."""
+    known: list[Key]
+    """The hashes taken from those the caller knows (steps, or the inputs of one)."""
+    made: list[Key]
+    """The complete steps that are not known: read, or folded from reads."""
 
 
-def inclusion_plan(indices: Iterable[int], size: int) -> InclusionPlan:
-    """The steps of PATH(index, D[size]) for each index: the ranges of
-    :func:`merkle.inclusion_path_ranges` as subtree keys (all complete, aligned subtrees
-    but the one at the tree's right edge), and the stored hashes they are made from."""
-    paths: dict[int, list[Key]] = {}
-    steps: set[Key] = set()
-    for index in indices:
-        path = [_step(start, end) for start, end in inclusion_path_ranges(index, size)]
-        paths[index] = path
-        steps.update(path)
-    reads: set[Key] = set()
+def inclusion_plan(indices: Iterable[int], size: int,
+                   known: Mapping[Key, bytes] | None = None) -> InclusionPlan:
+    """The steps of PATH(index, D[size]) for each index and what they are made from: a
+    step in ``known`` as it is, a stored one read, any other complete one folded from the
+    two stored below it, the right edge tiled (:func:`merkle.range_root`)."""
+    known = known or {}
+    paths = {index: inclusion_steps(index, size) for index in indices}
+    steps: set[Key] = set().union(*paths.values())
+    missing = steps.difference(known)
+    inputs: set[Key] = set()
     edges = []
-    for level, index in steps:
+    for level, index in missing:
         if level == RIGHT_EDGE:
             edges.append((index, size))
         elif level % STRIDE == 0:
-            reads.add((level, index))
+            inputs.add((level, index))
         else:
-            reads.update(stored_inputs(level, index))
-    reads.update(stored_keys(subtrees_needed(edges)))
-    return InclusionPlan(size, paths, list(reads))
+            inputs.update(stored_inputs(level, index))
+    inputs.update(stored_keys(subtrees_needed(edges)))
+    reads = inputs.difference(known)
+    return InclusionPlan(size, paths, list(steps), list(reads),
+                         list((steps - missing) | (inputs - reads)),
+                         [step for step in missing if step[0] != RIGHT_EDGE])
 
 
-def _step(start: int, end: int) -> Key:
-    """A path range as a key: a proof's ranges are aligned, so a power-of-two width is a
-    complete subtree, and any other one is the right edge ``[start, size)``."""
-    width = end - start
-    if width & (width - 1):
-        return (RIGHT_EDGE, start)
-    level = width.bit_length() - 1
-    return (level, start >> level)
-
-
-def inclusion_proofs(plan: InclusionPlan, stored: Mapping[Key, bytes]) -> dict[int, list[bytes]]:
-    """The proofs of ``plan`` from the hashes it said to read (KeyError when one is
-    missing); each step shared by several proofs is made once."""
-    lookup = lookup_from(stored)
+def step_roots(plan: InclusionPlan, hashes: Mapping[Key, bytes]) -> dict[Key, bytes]:
+    """The root of every step of ``plan`` from the hashes it reads and knows (KeyError
+    when one is missing)."""
+    lookup = lookup_from(hashes)
     roots: dict[Key, bytes] = {}
-
-    def root_of(step: Key) -> bytes:
+    for step in plan.steps:
         level, index = step
-        if level == RIGHT_EDGE:
-            digest = range_root(index, plan.size, lookup)
+        found = hashes.get(step)
+        if found is not None:
+            roots[step] = found
+        elif level == RIGHT_EDGE:
+            roots[step] = range_root(index, plan.size, lookup)
         elif level % STRIDE == 0:
-            digest = stored[step]
+            raise KeyError(f"stored subtree {step} was not read (or is missing)")
         else:
-            digest = fold([stored[key] for key in stored_inputs(level, index)])
-        roots[step] = digest
-        return digest
+            roots[step] = fold([hashes[key] for key in stored_inputs(level, index)])
+    return roots
 
-    return {index: [roots.get(step) or root_of(step) for step in path]
-            for index, path in plan.paths.items()}
+
+def proofs_from(plan: InclusionPlan, roots: Mapping[Key, bytes]) -> dict[int, list[bytes]]:
+    return {index: [roots[step] for step in path] for index, path in plan.paths.items()}
+
+
+def inclusion_proofs(plan: InclusionPlan, hashes: Mapping[Key, bytes]) -> dict[int, list[bytes]]:
+    """The proofs of ``plan``; each step shared by several proofs is made once."""
+    return proofs_from(plan, step_roots(plan, hashes))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -15,15 +15,12 @@ from cxprism.ledger import keys, receipts
 from cxprism.ledger.audit import Auditor, AuditReport
 from cxprism.ledger.checkpoint import CheckpointError, VerifierKey, open_signed
 from cxprism.ledger.entries import CUSTOMER_FIELDS, MESSAGE_TYPES, content_commitment
-from cxprism.ledger.layout import STRIDE, Frontier, Key, inclusion_plan
-from cxprism.ledger.layout import inclusion_proofs as build_inclusion_proofs
+from cxprism.ledger.layout import STRIDE, Frontier, Key, inclusion_plan, proofs_from, step_roots
 from cxprism.ledger.models import LedgerCheckpoint, LedgerEntry
 from cxprism.ledger.service import LedgerService
+from cxprism.ledger.subtree_cache import LOAD_SHARE, load_from_level, proofs_cache
 
 AUDIT_PAGE = 5000
-CACHED_FROM_LEVEL = 4
-UPPER_CACHE_SIZE = 400_000  # about 60 MB; a 2**20-leaf log has 87,381 such subtrees
-_UPPER: OrderedDict[tuple[uuid.UUID, int, int], bytes] = OrderedDict()
 
 
 class ProofService:
@@ -87,25 +84,34 @@ class ProofService:
                 "matches": recomputed == data["content"]}
 
     async def inclusion_proofs(self, indices: Sequence[int], size: int) -> dict[int, list[bytes]]:
-        """Inclusion proofs for many leaves of the tree of ``size``, from one read per
-        stored level; each distinct subtree root is computed once for the whole batch."""
-        plan = inclusion_plan(indices, size)
-        return build_inclusion_proofs(plan, await self._stored(plan.reads))
-
-    async def _stored(self, keys: Sequence[Key]) -> dict[Key, bytes]:
-        """Stored subtrees for proofs. Those from ``CACHED_FROM_LEVEL`` up are few (one per
-        12 leaves in all) and shared by many proofs; being complete, they never change, so
-        this process keeps them (bounded, oldest first out). Audits and checkpoint checks
-        always read storage."""
+        """Inclusion proofs for many leaves of the tree of ``size``: each distinct step is
+        made once for the whole batch, the upper ones from this process's cache of complete
+        subtrees (``ledger.subtree_cache``), the rest from one read per stored level."""
         workspace = self.repo.workspace_id
-        found = {k: h for k in keys if (h := _UPPER.get((workspace, *k))) is not None}
-        read = await self.repo.stored([k for k in keys if k not in found])
-        for (level, index), digest in read.items():
-            if level >= CACHED_FROM_LEVEL:
-                _UPPER[(workspace, level, index)] = digest
-        while len(_UPPER) > UPPER_CACHE_SIZE:
-            _UPPER.popitem(last=False)
-        return found | read
+        await self._load_upper_levels(size)
+        cached = proofs_cache.of(workspace)
+        plan = inclusion_plan(indices, size, cached)
+        hashes = {key: cached[key] for key in plan.known}  # taken before the read awaits
+        read = await self.repo.stored(plan.reads)
+        hashes.update(read)
+        roots = step_roots(plan, hashes)
+        proofs_cache.keep(workspace, chain(read.items(), ((k, roots[k]) for k in plan.made)))
+        return proofs_from(plan, roots)
+
+    async def _load_upper_levels(self, size: int) -> None:
+        """Load the log's upper stored levels up to ``size`` (only what grew since the last
+        load): one range read per level, from the lowest level the cache can hold whole."""
+        workspace = self.repo.workspace_id
+        loaded = proofs_cache.loaded_size(workspace)
+        if size <= loaded:
+            return
+        first = load_from_level(size, proofs_cache.limit // LOAD_SHARE)
+        for level in range(first, size.bit_length(), STRIDE):
+            if (size >> level) > (loaded >> level):
+                rows = await self.repo.nodes_between(level, loaded >> level,
+                                                     (size >> level) - 1)
+                proofs_cache.keep(workspace, (((level, i), h) for i, h in rows.items()))
+        proofs_cache.mark_loaded(workspace, size)
 
     async def consistency(self, old_size: int, new_size: int) -> dict[str, Any]:
         """The proof between two signed checkpoints, with both notes."""
