@@ -186,6 +186,7 @@ async def test_events_of_an_erased_suppressed_customer_are_dropped(
     assert "back" not in {e["message_id"] for e in stored}
     assert "back-anon" not in {e["message_id"] for e in stored}
     assert "other" in {e["message_id"] for e in stored}
+    await drain(db)
     stats = (await client.get(f"/api/v1/sources/{source.id}/stats",
                               headers=tenant.headers)).json()
     assert stats["suppressed"] == 2

@@ -9,11 +9,15 @@ A 200 is only ever sent after the commit that holds the request's events.
 On PostgreSQL several flushers run at once, so one batch is parsed and sent while another
 waits on the database. Each commit numbers its rows from a block of ``seq`` values that no
 other commit shares and that no lock guards (kit.sequences); the commit's
-``tracking.events_appended`` domain event names its range, and the outbox delivers those
-in commit order, so consumers read every commit's events, in commit order.
+``tracking.events_appended`` domain event names its range (when it stored any) and
+carries its per-source counters, and the outbox delivers those in commit order, so
+consumers read every commit's events, in commit order, and the counters are added
+exactly once without a row that every commit of a source would have to lock.
 
 If a combined write fails, each request is written again on its own, so one request's
-unstorable data cannot fail another's.
+unstorable data cannot fail another's. Combined writes COPY the rows whose message ids
+were not found stored; the rare commit that loses a race for an id to a concurrent one
+fails and is written again request by request, skipping what is stored.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from cxprism.bus import events
 from cxprism.customers.identities import Identity, IdentityKind
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
-from cxprism.kit.db import Database
+from cxprism.kit.db import Database, RowsRaced
 from cxprism.kit.errors import Unauthorized
 from cxprism.tracking import repository as repo
 from cxprism.workspaces.auth import SourceCredential, active_sources
@@ -91,11 +95,18 @@ class Ingestor:
         while self._queue:
             batch = self._take()
             try:
-                await self._write_and_answer(batch)
+                await self._write_and_answer(batch, race_safe=False)
+            except RowsRaced:
+                log.info("a concurrent commit stored some of the same message ids first; "
+                         "writing the requests again, skipping them")
+                await self._write_apart(batch)
             except Exception:
                 log.exception("a combined tracking write failed; writing its requests apart")
-                for submission in batch:
-                    await self._write_alone(submission)
+                await self._write_apart(batch)
+
+    async def _write_apart(self, batch: list[_Submission]) -> None:
+        for submission in batch:
+            await self._write_alone(submission)
 
     def _take(self) -> list[_Submission]:
         batch: list[_Submission] = []
@@ -115,9 +126,10 @@ class Ingestor:
             if submission.future is not None and not submission.future.done():
                 submission.future.set_exception(exc)
 
-    async def _write_and_answer(self, batch: list[_Submission]) -> None:
+    async def _write_and_answer(self, batch: list[_Submission], *,
+                                race_safe: bool = True) -> None:
         async with self.db.session() as session:
-            outcomes = await write(session, batch)
+            outcomes = await write(session, batch, race_safe=race_safe)
             await session.commit()
         for submission, outcome in zip(batch, outcomes, strict=True):
             future = submission.future
@@ -138,9 +150,10 @@ async def write_rows(session: AsyncSession, credential: SourceCredential,
     return outcome
 
 
-async def write(session: AsyncSession,
-                batch: Sequence[_Submission]) -> list[Outcome | Exception]:
-    """Write a batch in ``session``'s transaction (not committed); one outcome per request."""
+async def write(session: AsyncSession, batch: Sequence[_Submission], *,
+                race_safe: bool = True) -> list[Outcome | Exception]:
+    """Write a batch in ``session``'s transaction (not committed); one outcome per request.
+    ``race_safe=False``: see :func:`repository.insert_events`."""
     active = await active_sources(session, sorted({s.credential.source_id for s in batch}))
     outcomes: dict[int, Outcome | Exception] = {}
     by_workspace: dict[uuid.UUID, list[tuple[int, _Submission]]] = defaultdict(list)
@@ -150,12 +163,14 @@ async def write(session: AsyncSession,
         else:
             by_workspace[submission.credential.workspace_id].append((index, submission))
     for workspace_id in sorted(by_workspace):  # a fixed lock order across workspaces
-        outcomes.update(await _write_workspace(session, workspace_id, by_workspace[workspace_id]))
+        outcomes.update(await _write_workspace(session, workspace_id,
+                                               by_workspace[workspace_id], race_safe))
     return [outcomes[index] for index in range(len(batch))]
 
 
 async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
-                           items: list[tuple[int, _Submission]]) -> dict[int, Outcome]:
+                           items: list[tuple[int, _Submission]],
+                           race_safe: bool) -> dict[int, Outcome]:
     now = utcnow()
     suppressed_ids = await _suppressed_ids(session, workspace_id,
                                            [row for _, s in items for row in s.rows])
@@ -168,12 +183,17 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
             row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
         # In message-id order: two commits holding the same ids lock them in one order.
         stored_ids = set(await repo.insert_events(
-            session, sorted((row for _, row in kept), key=lambda row: row["message_id"])))
+            session, sorted((row for _, row in kept), key=lambda row: row["message_id"]),
+            race_safe=race_safe))
     outcomes = _tally(items, suppressed_ids, stored_ids)
-    await _add_stats(session, workspace_id, items, outcomes, now)
-    if stored_ids:
-        events.record(session, workspace_id, APPENDED, {
-            "first_seq": first, "last_seq": first + len(kept) - 1, "stored": len(stored_ids)})
+    # The per-source counters ride on the commit's event and are added by a consumer: an
+    # upsert here would hold the counter row's lock to the end of the commit and so
+    # serialise every concurrent commit of the source (see tracking.tasks).
+    events.record(session, workspace_id, APPENDED, {
+        "first_seq": first if stored_ids else None,
+        "last_seq": first + len(kept) - 1 if stored_ids else None,
+        "stored": len(stored_ids), "received_at": now.isoformat(),
+        "sources": _source_counts(items, outcomes)})
     return outcomes
 
 
@@ -195,18 +215,19 @@ def _tally(items: list[tuple[int, _Submission]], suppressed_ids: set[str],
     return outcomes
 
 
-async def _add_stats(session: AsyncSession, workspace_id: uuid.UUID,
-                     items: list[tuple[int, _Submission]], outcomes: dict[int, Outcome],
-                     now: Any) -> None:
-    per_source: dict[uuid.UUID, repo.StatCounts] = defaultdict(repo.StatCounts)
+def _source_counts(items: list[tuple[int, _Submission]],
+                   outcomes: dict[int, Outcome]) -> dict[str, dict[str, int]]:
+    """Per source id, what this commit received, rejected, deduplicated and suppressed."""
+    per_source: dict[str, dict[str, int]] = {}
     for index, submission in items:
-        counts, outcome = per_source[submission.credential.source_id], outcomes[index]
-        counts.received += len(submission.rows) + submission.rejected
-        counts.rejected += submission.rejected
-        counts.deduplicated += outcome.deduplicated
-        counts.suppressed += outcome.suppressed
-    for source_id in sorted(per_source):
-        await repo.add_stats(session, workspace_id, source_id, per_source[source_id], now)
+        counts = per_source.setdefault(str(submission.credential.source_id), dict.fromkeys(
+            ("received", "rejected", "deduplicated", "suppressed"), 0))
+        outcome = outcomes[index]
+        counts["received"] += len(submission.rows) + submission.rejected
+        counts["rejected"] += submission.rejected
+        counts["deduplicated"] += outcome.deduplicated
+        counts["suppressed"] += outcome.suppressed
+    return per_source
 
 
 async def _suppressed_ids(session: AsyncSession, workspace_id: uuid.UUID,

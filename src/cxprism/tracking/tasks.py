@@ -1,14 +1,17 @@
 """Consumers of the event store: the catalogue, identity resolution and group membership.
 
 Each ingestion commit records one ``tracking.events_appended`` domain event naming the
-range of ``seq`` it stored; the relay delivers those in commit order per workspace, and
-the consumer reads that range back from the store (no second write per event).
+range of ``seq`` it stored (none when every message was a duplicate or suppressed) and
+its per-source counters; the relay delivers those in commit order per workspace, and the
+consumers read that range back from the store (no second write per event).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,22 +22,51 @@ from cxprism.customers.service import CustomerService
 from cxprism.kit.errors import AppError
 from cxprism.tracking.ingest import APPENDED
 from cxprism.tracking.linking import Fact, anonymous, external, facts_of
+from cxprism.tracking.repository import StatCounts, add_stats
 from cxprism.tracking.service import TrackingService
 
 log = logging.getLogger("cxprism.tracking")
 OWNER_LOOKUP_CHUNK = 200
 
 
+def _stored_range(event: DomainEvent) -> tuple[int, int] | None:
+    first, last = event.payload.get("first_seq"), event.payload.get("last_seq")
+    return None if first is None or last is None else (int(first), int(last))
+
+
+@registry.register_batch("tracking.source_stats", APPENDED)
+async def add_source_stats(session: AsyncSession, events: Sequence[DomainEvent]) -> None:
+    """Per-source counters of a relayed batch of one workspace's commits: one upsert per
+    source, in the consumer's transaction with its receipts (so added exactly once)."""
+    totals: dict[uuid.UUID, StatCounts] = {}
+    last_at: dict[uuid.UUID, datetime] = {}
+    for event in events:
+        at = datetime.fromisoformat(event.payload["received_at"])
+        for source, counts in event.payload.get("sources", {}).items():
+            source_id = uuid.UUID(source)
+            total = totals.setdefault(source_id, StatCounts())
+            for name in ("received", "rejected", "deduplicated", "suppressed"):
+                setattr(total, name, getattr(total, name) + int(counts[name]))
+            last_at[source_id] = max(at, last_at.get(source_id, at))
+    for source_id in sorted(totals):  # a fixed lock order
+        await add_stats(session, events[0].workspace_id, source_id, totals[source_id],
+                        last_at[source_id])
+
+
 @registry.register("tracking.catalogue", APPENDED)
 async def count_event_names(session: AsyncSession, event: DomainEvent) -> None:
     """The event catalogue, off the ingestion path: one grouped read and one upsert."""
-    first, last = int(event.payload["first_seq"]), int(event.payload["last_seq"])
-    await TrackingService(session, event.workspace_id).count_names(first, last)
+    stored = _stored_range(event)
+    if stored is not None:
+        await TrackingService(session, event.workspace_id).count_names(*stored)
 
 
 @registry.register("tracking.identities", APPENDED)
 async def resolve_identities(session: AsyncSession, event: DomainEvent) -> None:
-    first, last = int(event.payload["first_seq"]), int(event.payload["last_seq"])
+    stored = _stored_range(event)
+    if stored is None:
+        return
+    first, last = stored
     workspace_id = event.workspace_id
     tracking = TrackingService(session, workspace_id)
     rows = await tracking.linking_rows(first, last)

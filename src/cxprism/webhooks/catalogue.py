@@ -22,6 +22,7 @@ OPTIONAL_UUID: Schema = {"type": ["string", "null"], "format": "uuid"}
 TEXT: Schema = {"type": "string"}
 OPTIONAL_TEXT: Schema = {"type": ["string", "null"]}
 COUNT: Schema = {"type": "integer", "minimum": 0}
+OPTIONAL_COUNT: Schema = {"type": ["integer", "null"], "minimum": 0}
 TEXTS: Schema = {"type": "array", "items": TEXT}
 ACTOR: Schema = {**OPTIONAL_UUID,
                  "description": "the user who made the change; null for API keys and system"}
@@ -95,10 +96,16 @@ _TYPES = [
               _payload(customer_id=UUID, channel=TEXT, purpose=TEXT,
                        status={"type": "string", "enum": ["granted", "withdrawn"]},
                        source=TEXT, actor_id=ACTOR)),
-    EventType("tracking.events_appended", "Tracked behaviour events (Segment track, page, "
-              "identify, ...) were stored; the workspace's event sequence numbers "
-              "``first_seq``..``last_seq`` hold them.",
-              _payload(first_seq=COUNT, last_seq=COUNT, stored=COUNT)),
+    EventType("tracking.events_appended", "An ingestion commit of tracked behaviour events "
+              "(Segment track, page, identify, ...): the workspace's event sequence numbers "
+              "``first_seq``..``last_seq`` hold the ``stored`` ones (both null when every "
+              "message was a duplicate, suppressed or rejected); ``sources`` counts, per "
+              "source id, what the commit received, rejected, deduplicated and suppressed.",
+              _payload(first_seq=OPTIONAL_COUNT, last_seq=OPTIONAL_COUNT, stored=COUNT,
+                       received_at={"type": "string", "format": "date-time"},
+                       sources={"type": "object", "additionalProperties": _payload(
+                           received=COUNT, rejected=COUNT, deduplicated=COUNT,
+                           suppressed=COUNT)})),
     EventType("channel.connected", "A channel (inbox address, number, page...) was connected.",
               _payload(channel_id=UUID, kind=TEXT, is_active={"type": "boolean"})),
     EventType("channel.updated", "A channel's name, configuration or state changed.",
