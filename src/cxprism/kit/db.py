@@ -189,29 +189,6 @@ async def copy_rows(session: AsyncSession, table: Table, columns: Sequence[str],
         table.name, records=records, columns=list(columns))
 
 
-class RowsRaced(Exception):
-    """A COPY met a unique key that a concurrent transaction stored first. The
-    transaction is aborted; write the rows again in a new one, skipping conflicts."""
-
-
-async def copy_mappings(session: AsyncSession, table: Table,
-                        rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert ``rows`` (every column of ``table``; JSON columns may hold :class:`JSONText`)
-    by COPY on PostgreSQL, failing the transaction with :class:`RowsRaced` on a unique
-    conflict: for rows already checked to be new, when a concurrent insert of the same
-    key is rare enough that a retry costs less than skipping conflicts on every write."""
-    import asyncpg  # type: ignore[import-untyped]  # PostgreSQL only
-
-    names = [column.name for column in table.columns]
-    json_columns = _unnest_insert_sql(table, (), "")[1]
-    records = [tuple(_pg_json(row.get(name)) if name in json_columns else row.get(name)
-                     for name in names) for row in rows]
-    try:
-        await copy_rows(session, table, names, records)
-    except asyncpg.UniqueViolationError as exc:
-        raise RowsRaced(str(exc)) from exc
-
-
 async def _insert_many_sqlite(session: AsyncSession, table: Table,
                               rows: Sequence[Mapping[str, Any]], conflict_columns: Sequence[str],
                               returning: str) -> list[Any]:

@@ -15,9 +15,7 @@ consumers read every commit's events, in commit order, and the counters are adde
 exactly once without a row that every commit of a source would have to lock.
 
 If a combined write fails, each request is written again on its own, so one request's
-unstorable data cannot fail another's. Combined writes COPY the rows whose message ids
-were not found stored; the rare commit that loses a race for an id to a concurrent one
-fails and is written again request by request, skipping what is stored.
+unstorable data cannot fail another's.
 """
 
 from __future__ import annotations
@@ -36,7 +34,7 @@ from cxprism.bus import events
 from cxprism.customers.identities import Identity, IdentityKind
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
-from cxprism.kit.db import Database, RowsRaced
+from cxprism.kit.db import Database
 from cxprism.kit.errors import Unauthorized
 from cxprism.tracking import repository as repo
 from cxprism.workspaces.auth import SourceCredential, active_sources
@@ -44,7 +42,8 @@ from cxprism.workspaces.auth import SourceCredential, active_sources
 log = logging.getLogger("cxprism.tracking")
 
 MAX_ROWS_PER_COMMIT = 5000
-POSTGRES_FLUSHERS = 3  # SQLite has one writer: one flusher
+POSTGRES_FLUSHERS = 4  # SQLite has one writer: one flusher
+BACKLOG_FOR_ANOTHER_FLUSHER = 500  # rows queued (5 batch requests of 100)
 APPENDED = "tracking.events_appended"
 
 
@@ -80,8 +79,9 @@ class Ingestor:
         self._queue.append(_Submission(credential, rows, rejected, future))
         self._queued_rows += len(rows)
         if not self._running or (len(self._running) < self.flushers
-                                 and self._queued_rows >= self.max_rows // 4):
-            # A second flusher only for a real backlog: small requests batch better in one.
+                                 and self._queued_rows >= BACKLOG_FOR_ANOTHER_FLUSHER):
+            # Another flusher only for a real backlog: small requests batch better in one,
+            # big ones keep the loop busy parsing while earlier commits wait on the database.
             task = asyncio.create_task(self._flush_all(), name="tracking-flusher")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -95,18 +95,11 @@ class Ingestor:
         while self._queue:
             batch = self._take()
             try:
-                await self._write_and_answer(batch, race_safe=False)
-            except RowsRaced:
-                log.info("a concurrent commit stored some of the same message ids first; "
-                         "writing the requests again, skipping them")
-                await self._write_apart(batch)
+                await self._write_and_answer(batch)
             except Exception:
                 log.exception("a combined tracking write failed; writing its requests apart")
-                await self._write_apart(batch)
-
-    async def _write_apart(self, batch: list[_Submission]) -> None:
-        for submission in batch:
-            await self._write_alone(submission)
+                for submission in batch:
+                    await self._write_alone(submission)
 
     def _take(self) -> list[_Submission]:
         batch: list[_Submission] = []
@@ -126,10 +119,9 @@ class Ingestor:
             if submission.future is not None and not submission.future.done():
                 submission.future.set_exception(exc)
 
-    async def _write_and_answer(self, batch: list[_Submission], *,
-                                race_safe: bool = True) -> None:
+    async def _write_and_answer(self, batch: list[_Submission]) -> None:
         async with self.db.session() as session:
-            outcomes = await write(session, batch, race_safe=race_safe)
+            outcomes = await write(session, batch)
             await session.commit()
         for submission, outcome in zip(batch, outcomes, strict=True):
             future = submission.future
@@ -150,10 +142,9 @@ async def write_rows(session: AsyncSession, credential: SourceCredential,
     return outcome
 
 
-async def write(session: AsyncSession, batch: Sequence[_Submission], *,
-                race_safe: bool = True) -> list[Outcome | Exception]:
-    """Write a batch in ``session``'s transaction (not committed); one outcome per request.
-    ``race_safe=False``: see :func:`repository.insert_events`."""
+async def write(session: AsyncSession,
+                batch: Sequence[_Submission]) -> list[Outcome | Exception]:
+    """Write a batch in ``session``'s transaction (not committed); one outcome per request."""
     active = await active_sources(session, sorted({s.credential.source_id for s in batch}))
     outcomes: dict[int, Outcome | Exception] = {}
     by_workspace: dict[uuid.UUID, list[tuple[int, _Submission]]] = defaultdict(list)
@@ -163,14 +154,12 @@ async def write(session: AsyncSession, batch: Sequence[_Submission], *,
         else:
             by_workspace[submission.credential.workspace_id].append((index, submission))
     for workspace_id in sorted(by_workspace):  # a fixed lock order across workspaces
-        outcomes.update(await _write_workspace(session, workspace_id,
-                                               by_workspace[workspace_id], race_safe))
+        outcomes.update(await _write_workspace(session, workspace_id, by_workspace[workspace_id]))
     return [outcomes[index] for index in range(len(batch))]
 
 
 async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
-                           items: list[tuple[int, _Submission]],
-                           race_safe: bool) -> dict[int, Outcome]:
+                           items: list[tuple[int, _Submission]]) -> dict[int, Outcome]:
     now = utcnow()
     suppressed_ids = await _suppressed_ids(session, workspace_id,
                                            [row for _, s in items for row in s.rows])
@@ -183,8 +172,7 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
             row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
         # In message-id order: two commits holding the same ids lock them in one order.
         stored_ids = set(await repo.insert_events(
-            session, sorted((row for _, row in kept), key=lambda row: row["message_id"]),
-            race_safe=race_safe))
+            session, sorted((row for _, row in kept), key=lambda row: row["message_id"])))
     outcomes = _tally(items, suppressed_ids, stored_ids)
     # The per-source counters ride on the commit's event and are added by a consumer: an
     # upsert here would hold the counter row's lock to the end of the commit and so

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxprism.kit.db import copy_mappings, dialect_insert, insert_many_ignore, one_of
+from cxprism.kit.db import dialect_insert, insert_many_ignore
 from cxprism.kit.repository import WorkspaceRepository
 from cxprism.kit.sequences import BLOCK_SIZE, reserve_block
 from cxprism.tracking.models import (
@@ -53,30 +53,10 @@ async def reserve_seqs(session: AsyncSession, count: int) -> int:
     return await reserve_block(session, SEQ_NAME)
 
 
-async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]], *,
-                        race_safe: bool = True) -> list[str]:
-    """Store rows (of one workspace) whose message id is new to their workspace; the
-    message ids stored.
-
-    ``race_safe=False`` on PostgreSQL looks the ids up and COPYs the new rows: about twice
-    as fast as an insert that skips conflicts, but a concurrent commit storing one of the
-    same ids first fails the transaction with :class:`kit.db.RowsRaced` (write again with
-    ``race_safe=True``)."""
-    if race_safe or session.get_bind().dialect.name != "postgresql":
-        return await insert_many_ignore(session, EVENTS, rows,  # type: ignore[arg-type]
-                                        ["workspace_id", "message_id"], "message_id")
-    if not rows:
-        return []
-    workspace_id = rows[0]["workspace_id"]
-    stored = set(await session.scalars(select(TrackedEvent.message_id).where(
-        TrackedEvent.workspace_id == workspace_id,
-        one_of("postgresql", TrackedEvent.message_id, sorted({r["message_id"] for r in rows})))))
-    fresh: dict[str, dict[str, Any]] = {}
-    for row in rows:  # the first of an id twice in one commit is the one stored
-        if row["message_id"] not in stored:
-            fresh.setdefault(row["message_id"], row)
-    await copy_mappings(session, EVENTS, list(fresh.values()))  # type: ignore[arg-type]
-    return list(fresh)
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Store rows whose message id is new to their workspace; the message ids stored."""
+    return await insert_many_ignore(session, EVENTS, rows,  # type: ignore[arg-type]
+                                    ["workspace_id", "message_id"], "message_id")
 
 
 async def add_stats(session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID,
