@@ -30,12 +30,16 @@ from cxprism.channels.protocol import (
 from cxprism.channels.service import OpenChannel
 from cxprism.conversations.content import clean_text, safe_html
 from cxprism.conversations.models import Conversation, Message
-from cxprism.conversations.repository import ConversationRepository, MessageRepository
+from cxprism.conversations.repository import (
+    ConversationRepository,
+    MessageRepository,
+    ThreadKey,
+)
 from cxprism.conversations.status import advance
 from cxprism.customers.identities import Identity, InvalidIdentity, normalise
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
-from cxprism.kit.db import lock_name
+from cxprism.kit.db import lock_name, lock_names
 from cxprism.kit.errors import Gone
 from cxprism.kit.ids import uuid7
 from cxprism.kit.storage import Storage
@@ -57,23 +61,57 @@ class InboundService:
         self.storage = storage
         self.conversations = ConversationRepository(session, workspace_id)
         self.messages = MessageRepository(session, workspace_id)
-        # What prepare() looked up for a batch: provider ids stored already, per channel,
-        # and the owner of each sender identity (None: ask item by item).
+        # What prepare() looked up (or made) for a batch: provider ids stored already, per
+        # channel; the owner of each sender identity; the latest conversation of each
+        # thread, its lock taken (None for any of them: ask item by item).
         self._stored_ids: dict[uuid.UUID, set[str]] | None = None
         self._owners: dict[Identity, uuid.UUID] | None = None
+        self._threads: dict[ThreadKey, Conversation | None] | None = None
 
     async def prepare(self, deliveries: list[tuple[OpenChannel, WebhookResult]]) -> None:
-        """Look up for a whole batch what :meth:`receive` would ask item by item."""
-        stored: dict[uuid.UUID, set[str]] = {}
-        identities: set[Identity] = set()
-        for channel, result in deliveries:
-            ids = [item.external_id for item in result.messages]
-            stored.setdefault(channel.channel.id, set()).update(
-                await self.messages.existing_external_ids(channel.channel.id, ids))
-            identities.update(i for item in result.messages for i in _valid(item.sender))
+        """Look up for a whole batch what :meth:`receive` would ask item by item: a few
+        queries for the batch instead of several per item. Senders nobody knows get their
+        profiles together, and each thread's lock and latest conversation are taken at
+        once, in a fixed order."""
+        items = [(channel, item) for channel, result in deliveries for item in result.messages]
+        by_channel: dict[uuid.UUID, list[str]] = {}
+        for channel, item in items:
+            by_channel.setdefault(channel.channel.id, []).append(item.external_id)
+        stored = {channel_id: await self.messages.existing_external_ids(channel_id, ids)
+                  for channel_id, ids in sorted(by_channel.items())}
         self._stored_ids = stored
+        fresh = [(c, i) for c, i in items if i.external_id[:255] not in stored[c.channel.id]]
         customers = CustomerService(self.session, self.workspace_id)
-        self._owners = dict(await customers.owners(sorted(identities))) if identities else {}
+        senders = [tuple(_valid(item.sender)) for _, item in fresh]
+        identities = sorted({i for sender in senders for i in sender})
+        owners = dict(await customers.owners(identities)) if identities else {}
+        unknown = [sender for (_, item), sender in zip(fresh, senders, strict=True)
+                   if sender and len(sender) == len(item.sender)
+                   and not any(i in owners for i in sender)]
+        if unknown:
+            owners.update(await customers.create_for_new(unknown))
+        self._owners = owners
+        await self._prepare_threads(fresh, senders, owners)
+
+    async def _prepare_threads(self, fresh: list[tuple[OpenChannel, InboundMessage]],
+                               senders: list[tuple[Identity, ...]],
+                               owners: dict[Identity, uuid.UUID]) -> None:
+        keys: set[ThreadKey] = set()
+        for (channel, item), sender in zip(fresh, senders, strict=True):
+            customer = {owners.get(i) for i in sender}
+            if (item.thread_key and not item.reply_token and not item.thread_refs
+                    and len(sender) == len(item.sender) and len(customer) == 1
+                    and None not in customer):
+                owner = customer.pop()
+                assert owner is not None
+                keys.add((channel.channel.id, item.thread_key, owner))
+        await lock_names(self.session, [self._thread_lock(*key) for key in keys])
+        latest = await self.conversations.latest_in_threads(sorted(keys))
+        self._threads = {key: latest.get(key) for key in keys}
+
+    def _thread_lock(self, channel_id: uuid.UUID, thread_key: str,
+                     customer_id: uuid.UUID) -> str:
+        return f"thread:{self.workspace_id}:{channel_id}:{thread_key}:{customer_id}"
 
     async def ingest(self, channel: OpenChannel, result: WebhookResult) -> None:
         """Store every item and status a webhook (or a mail) carried."""
@@ -177,18 +215,25 @@ class InboundService:
                                                                  item.thread_refs)
             if earlier is not None:
                 found = await self.conversations.get(earlier.conversation_id)
+        key = (channel.channel.id, item.thread_key or "", customer_id)
         if found is None and item.thread_key:
-            # Two first messages of one thread in concurrent commits: one conversation.
-            await lock_name(self.session, f"thread:{self.workspace_id}:{channel.channel.id}:"
-                                          f"{item.thread_key}:{customer_id}")
-            latest = await self.conversations.latest_in_thread(channel.channel.id,
-                                                               item.thread_key, customer_id)
+            latest = await self._latest_in_thread(key)
             if latest is not None and _still_open(latest):
                 found = latest
         found = await self.conversations.live_of(found)
         if found is not None:
             return found
-        return await self._start(channel, item, customer_id)
+        started = await self._start(channel, item, customer_id)
+        if item.thread_key and self._threads is not None and key in self._threads:
+            self._threads[key] = started  # the batch's next item of this thread joins it
+        return started
+
+    async def _latest_in_thread(self, key: ThreadKey) -> Conversation | None:
+        if self._threads is not None and key in self._threads:
+            return self._threads[key]  # locked and looked up by prepare()
+        # Two first messages of one thread in concurrent commits: one conversation.
+        await lock_name(self.session, self._thread_lock(*key))
+        return await self.conversations.latest_in_thread(*key)
 
     async def _start(self, channel: OpenChannel, item: InboundMessage,
                      customer_id: uuid.UUID) -> Conversation:

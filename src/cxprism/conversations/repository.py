@@ -10,12 +10,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from cxprism.conversations.models import Conversation, ConversationTag, Message
 from cxprism.kit.db import one_of
 from cxprism.kit.repository import WorkspaceRepository
 
 MAX_MERGE_HOPS = 20
+ThreadKey = tuple[uuid.UUID, str, uuid.UUID]
+"""(channel id, provider thread key, customer id): whose conversation a thread's item joins."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,28 @@ class ConversationRepository(WorkspaceRepository[Conversation]):
         result = await self.session.execute(stmt.limit(1))
         found: Conversation | None = result.scalar_one_or_none()
         return found
+
+    async def latest_in_threads(self, keys: Sequence[ThreadKey]
+                                ) -> dict[ThreadKey, Conversation]:
+        """:meth:`latest_in_thread` for many (channel, thread key, customer) at once: one
+        query, the latest of each that has any."""
+        if not keys:
+            return {}
+        ranked = (select(Conversation, func.row_number().over(
+            partition_by=(Conversation.channel_id, Conversation.thread_key,
+                          Conversation.customer_id),
+            order_by=(Conversation.last_message_at.desc(), Conversation.id.desc()),
+        ).label("rank")).where(
+            Conversation.workspace_id == self.workspace_id,
+            one_of(self.dialect, Conversation.channel_id, sorted({k[0] for k in keys})),
+            one_of(self.dialect, Conversation.thread_key, sorted({k[1] for k in keys})),
+            one_of(self.dialect, Conversation.customer_id, sorted({k[2] for k in keys})),
+        ).subquery())
+        latest = aliased(Conversation, ranked)
+        rows = (await self.session.execute(select(latest).where(ranked.c.rank == 1))).scalars()
+        wanted = set(keys)
+        return {key: row for row in rows
+                if (key := (row.channel_id, row.thread_key or "", row.customer_id)) in wanted}
 
     async def live_of(self, conversation: Conversation | None) -> Conversation | None:
         """The conversation itself, or the one it was merged into (merge chains are short:

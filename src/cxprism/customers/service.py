@@ -33,6 +33,7 @@ from cxprism.customers.models import (
     CustomerIdentity,
     DataSubjectRequest,
 )
+from cxprism.customers.new_profiles import People, create_profiles
 from cxprism.customers.repository import (
     ConsentRepository,
     CustomerRepository,
@@ -183,6 +184,12 @@ class CustomerService:
             return outcome
         raise Conflict("Concurrent requests kept claiming these identities; retry the request.",
                        code="concurrent_change")
+
+    async def create_for_new(self, people: People) -> dict[Identity, uuid.UUID]:
+        """Profiles for many people none of whose identities is known (see
+        ``customers.new_profiles``): the owner of each identity created; empty if any was
+        claimed concurrently."""
+        return await create_profiles(self, people)
 
     async def link(self, first: Identity, second: Identity) -> Customer:
         """Two identities belong to the same person: one profile owns both afterwards."""

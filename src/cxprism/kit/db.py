@@ -237,6 +237,17 @@ def metadata_tables(base: type[DeclarativeBase]) -> list[str]:
     return [table.name for table in base.metadata.sorted_tables]
 
 
+async def lock_names(session: AsyncSession, names: Iterable[str]) -> None:
+    """:func:`lock_name` for many names in one statement, in sorted order: two
+    transactions locking overlapping sets this way take them in the same order."""
+    ordered = sorted(set(names))
+    if ordered and session.get_bind().dialect.name == "postgresql":
+        # unnest reads an array out in storage order: the locks are taken in this order.
+        await session.execute(text(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(n, 0))) "
+            "FROM unnest(CAST(:names AS text[])) AS n"), {"names": ordered})
+
+
 async def lock_name(session: AsyncSession, name: str) -> None:
     """Serialise transactions that create the same logical thing (held to the commit).
 
