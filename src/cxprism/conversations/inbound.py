@@ -96,18 +96,27 @@ class InboundService:
     async def _prepare_threads(self, fresh: list[tuple[OpenChannel, InboundMessage]],
                                senders: list[tuple[Identity, ...]],
                                owners: dict[Identity, uuid.UUID]) -> None:
-        keys: set[ThreadKey] = set()
+        """Lock every thread the batch's items join (by sender and provider thread), read
+        their latest conversations, and start those that have none still open: a few
+        statements for the batch."""
+        firsts: dict[ThreadKey, tuple[OpenChannel, InboundMessage]] = {}
         for (channel, item), sender in zip(fresh, senders, strict=True):
             customer = {owners.get(i) for i in sender}
             if (item.thread_key and not item.reply_token and not item.thread_refs
-                    and len(sender) == len(item.sender) and len(customer) == 1
-                    and None not in customer):
+                    and len(sender) == len(item.sender) and len(customer) == 1):
                 owner = customer.pop()
-                assert owner is not None
-                keys.add((channel.channel.id, item.thread_key, owner))
-        await lock_names(self.session, [self._thread_lock(*key) for key in keys])
-        latest = await self.conversations.latest_in_threads(sorted(keys))
-        self._threads = {key: latest.get(key) for key in keys}
+                if owner is not None:
+                    firsts.setdefault((channel.channel.id, item.thread_key, owner),
+                                      (channel, item))
+        await lock_names(self.session, [self._thread_lock(*key) for key in firsts])
+        latest = await self.conversations.latest_in_threads(sorted(firsts))
+        threads: dict[ThreadKey, Conversation | None] = {key: latest.get(key) for key in firsts}
+        for key, found in threads.items():
+            if found is None or not _still_open(found):
+                channel, item = firsts[key]
+                threads[key] = self._new_conversation(channel, item, key[2])
+        await self.conversations.flush()
+        self._threads = threads
 
     def _thread_lock(self, channel_id: uuid.UUID, thread_key: str,
                      customer_id: uuid.UUID) -> str:
@@ -237,13 +246,19 @@ class InboundService:
 
     async def _start(self, channel: OpenChannel, item: InboundMessage,
                      customer_id: uuid.UUID) -> Conversation:
+        conversation = self._new_conversation(channel, item, customer_id)
+        await self.conversations.flush()
+        return conversation
+
+    def _new_conversation(self, channel: OpenChannel, item: InboundMessage,
+                          customer_id: uuid.UUID) -> Conversation:
+        """A conversation added to the session (inserted at the next flush)."""
         conversation = Conversation(
             id=uuid7(), customer_id=customer_id, channel_id=channel.channel.id,
             channel_kind=channel.channel.kind, subject=clean_text(item.subject or "")[:998] or None,
             status="open", thread_key=(item.thread_key or None), reply_token=new_reply_token(),
             tags=[], message_count=0, last_message_at=utcnow())
         self.conversations.add(conversation)
-        await self.conversations.flush()
         events.record(self.session, self.workspace_id, "conversation.created", {
             "conversation_id": str(conversation.id), "customer_id": str(customer_id),
             "channel_id": str(channel.channel.id), "channel_kind": channel.channel.kind})

@@ -7,6 +7,7 @@ database's unique constraint mean "one owner per identity". Every rule lives her
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -55,6 +56,13 @@ def normalise_email(value: str) -> str:
 
 def normalise_phone(value: str, default_region: str | None = None) -> str:
     """E.164 (``+14155550100``). A number without ``+`` needs ``default_region`` (ISO 3166)."""
+    return _normalise_phone(value, default_region)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _normalise_phone(value: str, default_region: str | None) -> str:
+    # Parsing takes tens of microseconds and the same senders come back all the time; a
+    # pure function of its arguments (failures raise each time: they are not cached).
     region = None
     if default_region is not None:
         if not _REGION.match(default_region):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 
 from cxprism.customers.identities import Identity
 from cxprism.customers.models import (
@@ -19,7 +19,7 @@ from cxprism.customers.models import (
     DataSubjectRequest,
     Suppression,
 )
-from cxprism.kit.db import for_update
+from cxprism.kit.db import for_update, one_of
 from cxprism.kit.repository import WorkspaceRepository
 
 
@@ -96,15 +96,19 @@ class IdentityRepository(WorkspaceRepository[CustomerIdentity]):
     model = CustomerIdentity
 
     async def owned_by_any(self, identities: Iterable[Identity]) -> Sequence[CustomerIdentity]:
-        matches = [and_(CustomerIdentity.kind == i.kind.value,
-                        CustomerIdentity.namespace == i.namespace,
-                        CustomerIdentity.value == i.value) for i in identities]
-        if not matches:
+        wanted = {(i.kind.value, i.namespace, i.value) for i in identities}
+        if not wanted:
             return []
-        # Fresh: a retry after a lost race must see the owner the winner committed.
-        stmt = self.select().where(or_(*matches)).execution_options(populate_existing=True)
-        rows: Sequence[CustomerIdentity] = (await self.session.execute(stmt)).scalars().all()
-        return rows
+        # One statement shape for any number (its plan and compiled form are reused, where
+        # an OR of (kind, namespace, value) triples is a new statement per count); the rows
+        # are then narrowed to the exact triples. Fresh: a retry after a lost race must
+        # see the owner the winner committed.
+        stmt = self.select().where(
+            one_of(self.dialect, CustomerIdentity.value, sorted({w[2] for w in wanted})),
+            one_of(self.dialect, CustomerIdentity.kind, sorted({w[0] for w in wanted})),
+        ).execution_options(populate_existing=True)
+        rows = (await self.session.execute(stmt)).scalars().all()
+        return [row for row in rows if (row.kind, row.namespace, row.value) in wanted]
 
     async def of_customer(self, customer_id: uuid.UUID) -> Sequence[CustomerIdentity]:
         stmt = self.select().where(CustomerIdentity.customer_id == customer_id).order_by(
