@@ -93,7 +93,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestId, access_log=settings.access_log)  # even a 413 has the id
-    # Outermost: the Segment API's many small requests skip the whole stack behind it.
+    # Outermost: the Segment API's and the providers' many small requests skip the whole
+    # stack behind them.
+    app.add_middleware(conversation_hooks.ProviderHooks, max_bytes=settings.max_request_bytes)
     app.add_middleware(segment_api.SegmentFastPath, max_bytes=settings.max_request_bytes)
 
     api = APIRouter(prefix="/api/v1")
@@ -108,7 +110,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     api.include_router(ledger_api.router)
     app.include_router(api)
     app.include_router(health.router)
-    app.include_router(conversation_hooks.router)
     app.include_router(webchat.router)
     web_routes.mount(app)
     return app

@@ -15,22 +15,20 @@ the API's contracts on its own: the error body, the body size limit (413) and
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cxprism.kit.asgi import header_map, read_body, request_id_of, respond
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import (
     AppError,
     BadRequest,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     error_body,
 )
-from cxprism.kit.request_id import SANE_REQUEST_ID
 from cxprism.tracking.gateway import decode_json, gateway_of, write_key_of
 from cxprism.tracking.messages import (
     MAX_BATCH_BYTES,
@@ -75,9 +73,8 @@ class SegmentFastPath:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        offered = headers.get("x-request-id", "")
-        request_id = offered if SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        headers = header_map(scope)
+        request_id = request_id_of(headers)
         status, content = await self._answer(scope, receive, headers)
         await _respond(send, status, content, request_id)
 
@@ -91,7 +88,7 @@ class SegmentFastPath:
                 raise NotFound("No such tracking endpoint; see /v1/track ... /v1/batch.")
             if scope["method"] != "POST":
                 raise MethodNotAllowed("Tracking endpoints take POST.")
-            body = await _read_body(receive, self.max_bytes)
+            body = await read_body(receive, self.max_bytes)
             # In front of the app (``cxprism serve``) or as its middleware (tests).
             app = scope.get("app", self.app)
             content = await ingest(app.state, headers, body, *endpoint)
@@ -141,25 +138,5 @@ def _summary(rejections: list[Rejection]) -> str:
     return f"No message was stored: message {first.index}: {first.reason}{more}."
 
 
-async def _read_body(receive: Receive, max_bytes: int) -> bytes:
-    """The whole body, refused (413) as soon as it grows past ``max_bytes``."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequest("The client went away before sending the whole body.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"The request body is larger than the {max_bytes}-byte limit.")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 async def _respond(send: Send, status: int, content: bytes, request_id: str) -> None:
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(content)).encode()),
-               (b"x-request-id", request_id.encode()), *CORS]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
+    await respond(send, status, content, request_id, extra=CORS)
