@@ -14,6 +14,11 @@ Each load runs in its own process (this script with ``--sms-load``/``--smtp-load
 * Email: distinct mails over long-lived SMTP sessions; baseline: the same load against a
   sink SMTP server (aiosmtpd answering 250 and keeping nothing) in its own process.
 
+While a load runs, the bench ANALYZEs the database every 2 s, so that plans are those of
+a workspace whose statistics are current (the steady state autovacuum keeps), not of
+tables that were empty seconds ago: this machine's PostgreSQL has autovacuum off, and
+with an empty table's statistics the planner soon reads a whole workspace per lookup.
+
 Prints a table and writes bench/results/channels-<UTC time>.json.
 """
 
@@ -21,12 +26,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +51,7 @@ AUTH_TOKEN = "0123456789abcdef" * 2
 SMS_NUMBER = "+14155550100"
 INBOX = "support@bench.test"
 TARGETS = {"sms_messages_per_s": 2_000, "email_messages_per_s": 300}
+ANALYZE_EVERY = 2.0  # seconds
 
 
 async def _setup(url: str, phases: str) -> dict[str, str]:
@@ -87,10 +96,36 @@ async def _count(url: str, kind: str) -> int:
 
 
 def _load(flag: str, spec: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run([VENV_PY, __file__, flag, json.dumps(spec)], cwd=ROOT / "bench",
-                          capture_output=True, text=True, timeout=600, check=True)
+    with _analyzing(os.environ["CXPRISM_BENCH_DATABASE_URL"]):
+        done = subprocess.run([VENV_PY, __file__, flag, json.dumps(spec)], cwd=ROOT / "bench",
+                              capture_output=True, text=True, timeout=600, check=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+@contextlib.contextmanager
+def _analyzing(url: str, every: float = ANALYZE_EVERY) -> Iterator[None]:
+    """ANALYZE the bench database every ``every`` s while a load runs (see the module
+    docstring: current statistics, as in a steady state)."""
+    stop = threading.Event()
+
+    async def loop() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(plain_dsn(url))
+        try:
+            while not stop.wait(every):
+                await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(loop(),), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def sms_phase(server: Server, ids: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
@@ -124,6 +159,7 @@ def email_phase(smtp_port: int, args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     server_url = os.environ.get("CXPRISM_BENCH_POSTGRES_URL", DEFAULT_SERVER)
     url = asyncio.run(fresh_database(server_url, "cxprism_bench_channels"))
+    os.environ["CXPRISM_BENCH_DATABASE_URL"] = url
     subprocess.run([str(Path(VENV_PY).parent / "cxprism"), "db", "upgrade"],
                    env=server_env(url, "warning"), cwd=ROOT, check=True, capture_output=True)
     os.environ["CXPRISM_SECRET_KEY"] = SECRET  # channel secrets are sealed with it

@@ -169,7 +169,7 @@ class MessageRepository(WorkspaceRepository[Message]):
             return set()
         stmt = select(Message.external_id).where(
             Message.workspace_id == self.workspace_id, Message.channel_id == channel_id,
-            Message.external_id.in_(sorted({e[:255] for e in external_ids})))
+            one_of(self.dialect, Message.external_id, sorted({e[:255] for e in external_ids})))
         return {row for row in (await self.session.execute(stmt)).scalars() if row}
 
     async def first_with_external_id(self, channel_id: uuid.UUID,

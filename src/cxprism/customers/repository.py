@@ -103,9 +103,12 @@ class IdentityRepository(WorkspaceRepository[CustomerIdentity]):
         # an OR of (kind, namespace, value) triples is a new statement per count); the rows
         # are then narrowed to the exact triples. Fresh: a retry after a lost race must
         # see the owner the winner committed.
+        # All three key columns are constrained, so the unique index is searched for each
+        # combination rather than scanned across a kind.
         stmt = self.select().where(
-            one_of(self.dialect, CustomerIdentity.value, sorted({w[2] for w in wanted})),
             one_of(self.dialect, CustomerIdentity.kind, sorted({w[0] for w in wanted})),
+            one_of(self.dialect, CustomerIdentity.namespace, sorted({w[1] for w in wanted})),
+            one_of(self.dialect, CustomerIdentity.value, sorted({w[2] for w in wanted})),
         ).execution_options(populate_existing=True)
         rows = (await self.session.execute(stmt)).scalars().all()
         return [row for row in rows if (row.kind, row.namespace, row.value) in wanted]
