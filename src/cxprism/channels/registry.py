@@ -25,6 +25,7 @@ class UnknownChannelKind(LookupError):
 class ConnectorRegistry:
     def __init__(self) -> None:
         self._connectors: dict[str, Connector] = {}
+        self._webhooks: dict[str, tuple[Connector, WebhookConnector | None]] = {}
         self._discovered = False
 
     def register(self, connector: Connector) -> Connector:
@@ -44,8 +45,14 @@ class ConnectorRegistry:
                 f"unknown channel kind {kind!r}; known: {', '.join(self.kinds())}") from None
 
     def webhook(self, kind: str) -> WebhookConnector | None:
+        # Asked on every provider webhook; a runtime protocol check costs tens of µs. The
+        # answer is kept for the connector registered now (tests swap connectors).
         connector = self.get(kind)
-        return connector if isinstance(connector, WebhookConnector) else None
+        known = self._webhooks.get(kind)
+        if known is None or known[0] is not connector:
+            known = (connector, connector if isinstance(connector, WebhookConnector) else None)
+            self._webhooks[kind] = known
+        return known[1]
 
     def kinds(self) -> list[str]:
         self._discover()

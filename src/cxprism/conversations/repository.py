@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from cxprism.conversations.models import Conversation, ConversationTag, Message
 from cxprism.kit.db import one_of
@@ -57,24 +56,21 @@ class ConversationRepository(WorkspaceRepository[Conversation]):
     async def latest_in_threads(self, keys: Sequence[ThreadKey]
                                 ) -> dict[ThreadKey, Conversation]:
         """:meth:`latest_in_thread` for many (channel, thread key, customer) at once: one
-        query, the latest of each that has any."""
+        query (the conversations of those channels, threads and customers, newest first),
+        the latest of each that has any."""
         if not keys:
             return {}
-        ranked = (select(Conversation, func.row_number().over(
-            partition_by=(Conversation.channel_id, Conversation.thread_key,
-                          Conversation.customer_id),
-            order_by=(Conversation.last_message_at.desc(), Conversation.id.desc()),
-        ).label("rank")).where(
-            Conversation.workspace_id == self.workspace_id,
+        stmt = self.select().where(
             one_of(self.dialect, Conversation.channel_id, sorted({k[0] for k in keys})),
             one_of(self.dialect, Conversation.thread_key, sorted({k[1] for k in keys})),
             one_of(self.dialect, Conversation.customer_id, sorted({k[2] for k in keys})),
-        ).subquery())
-        latest = aliased(Conversation, ranked)
-        rows = (await self.session.execute(select(latest).where(ranked.c.rank == 1))).scalars()
-        wanted = set(keys)
-        return {key: row for row in rows
-                if (key := (row.channel_id, row.thread_key or "", row.customer_id)) in wanted}
+        ).order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        wanted, latest = set(keys), dict[ThreadKey, Conversation]()
+        for row in (await self.session.execute(stmt)).scalars():
+            key = (row.channel_id, row.thread_key or "", row.customer_id)
+            if key in wanted:
+                latest.setdefault(key, row)
+        return latest
 
     async def live_of(self, conversation: Conversation | None) -> Conversation | None:
         """The conversation itself, or the one it was merged into (merge chains are short:
