@@ -41,9 +41,11 @@ directly before the clock starts.
    tables are VACUUM ANALYZEd (PostgreSQL; ANALYZE on SQLite), and proofs of random leaves
    against the head's tree size are made with ``ProofService.inclusion_proofs``: (a) one
    leaf per call, each in its own short session, sequentially; (b) ``--proof-batch``
-   distinct random leaves per call; (c) (a) from ``--concurrency`` concurrent tasks (0:
-   skipped). Each runs ``--proof-seconds`` s or ``--proofs`` proofs, whichever ends first,
-   after a short warm-up. A sample of the proofs is verified with
+   distinct random leaves per call; (c) as (b) through ``ProofService.receipts`` (what
+   ``POST /api/v1/ledger/receipts`` answers: entries read, receipts encoded against a
+   checkpoint of the head, signed by the first call); (d) (a) from ``--concurrency``
+   concurrent tasks (0: skipped). Each runs ``--proof-seconds`` s or ``--proofs`` proofs,
+   whichever ends first, after a short warm-up. A sample of the proofs is verified with
    ``merkle.verify_inclusion`` against the root of the head's frontier, with leaf hashes
    recomputed from the stored entries; the stored hashes one proof reads (the dict
    ``repo.stored`` returns) are counted for 200 random leaves, and for whole batches;
@@ -584,8 +586,25 @@ async def proof_call(db: Any, log: ProofLog, indices: Sequence[int]) -> dict[int
             indices, log.size)
 
 
+async def receipts_call(db: Any, log: ProofLog, indices: Sequence[int]
+                        ) -> dict[int, list[bytes]]:
+    """``ProofService.receipts`` (what ``POST /api/v1/ledger/receipts`` answers): entries
+    read, proofs made, receipts encoded; their proofs decoded back for the sample check."""
+    import base64
+
+    from cxprism.ledger.proofs import ProofService
+    from cxprism.ledger.service import LedgerService
+
+    async with db.session() as session:
+        made = await ProofService(LedgerService(session, log.workspace_id)).receipts(indices)
+        await session.commit()  # the first call signs the checkpoint it proves against
+    return {r["index"]: [base64.b64decode(h) for h in r["inclusion_proof"]] for r in made}
+
+
 async def timed_proofs(db: Any, log: ProofLog, counter: StatementCounter, *, per_call: int,
-                       tasks: int, seconds: float, limit: int, seed: int) -> dict[str, Any]:
+                       tasks: int, seconds: float, limit: int, seed: int,
+                       call: Callable[..., Awaitable[dict[int, list[bytes]]]] = proof_call,
+                       ) -> dict[str, Any]:
     """Proofs of random leaves, ``per_call`` per call, from ``tasks`` concurrent tasks."""
     run = ProofRun()
 
@@ -595,7 +614,7 @@ async def timed_proofs(db: Any, log: ProofLog, counter: StatementCounter, *, per
             indices = ([rng.randrange(log.size)] if per_call == 1 else
                        rng.sample(range(log.size), per_call))
             started = time.perf_counter()
-            proofs = await proof_call(db, log, indices)
+            proofs = await call(db, log, indices)
             keep.latencies.append(time.perf_counter() - started)
             keep.made, keep.calls = keep.made + len(proofs), keep.calls + 1
             if keep.calls % (1 if per_call > 1 else SAMPLE_EVERY) == 0:
@@ -693,14 +712,17 @@ async def count_reads(db: Any, log: ProofLog, samples: int, batch: int, seed: in
 
 async def proofs_phase(db: Any, log: ProofLog, args: argparse.Namespace) -> dict[str, Any]:
     counter = StatementCounter(db.engine)
-    modes = [("single", 1, 1), ("batched", args.proof_batch, 1)]
+    modes: list[tuple[str, int, int, Any]] = [
+        ("single", 1, 1, proof_call), ("batched", args.proof_batch, 1, proof_call),
+        ("receipts", args.proof_batch, 1, receipts_call)]
     if args.concurrency > 0:
-        modes.append((f"single_x{args.concurrency}", 1, args.concurrency))
+        modes.append((f"single_x{args.concurrency}", 1, args.concurrency, proof_call))
     result: dict[str, Any] = {"log_size": log.size}
     samples: list[tuple[int, list[bytes]]] = []
-    for number, (name, per_call, tasks) in enumerate(modes):
+    for number, (name, per_call, tasks, call) in enumerate(modes):
         run = await timed_proofs(db, log, counter, per_call=per_call, tasks=tasks,
-                                 seconds=args.proof_seconds, limit=args.proofs, seed=number)
+                                 seconds=args.proof_seconds, limit=args.proofs, seed=number,
+                                 call=call)
         samples += run.pop("_samples")
         result[name] = run
         print(f"  proofs {name:<11} {run['proofs_per_s']:>10,.0f} proofs/s  "
@@ -838,7 +860,7 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
          f"{grow['leaves_per_s']:,.0f} leaves/s",
          f"first/last tenth {grow['first_tenth_leaves_per_s']:,.0f} / "
          f"{grow['last_tenth_leaves_per_s']:,.0f}")
-    for name in ("single", "batched", f"single_x{args.concurrency}"):
+    for name in ("single", "batched", "receipts", f"single_x{args.concurrency}"):
         if name in proofs:
             run = proofs[name]
             _row(f"proofs {name} ({run['per_call']}/call)", f"{run['proofs_per_s']:,.0f} /s",

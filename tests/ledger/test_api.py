@@ -44,3 +44,35 @@ async def test_consistency_between_two_checkpoints_verifies(
     bundle = await get_json(client, tenant, f"/consistency?old={old}&new={new}")
     key = parse_verifier_key((await get_json(client, tenant, "/key"))["verifier_key"])
     assert [c.size for c in verify_bundle(bundle, key)] == [4, 9]
+
+
+async def test_receipts_for_many_entries_at_once_each_verify_against_one_checkpoint(
+        db: Database, client: httpx.AsyncClient, tenant: Tenant) -> None:
+    await add_customers(client, tenant, 6)
+    await relay_all(db)
+    key = parse_verifier_key((await get_json(client, tenant, "/key"))["verifier_key"])
+    asked = [7, 0, 3, 7, 5]  # any order; a repeat is answered once
+    response = await client.post("/api/v1/ledger/receipts", headers=tenant.headers,
+                                 json={"indices": asked})
+    assert response.status_code == 200, response.text
+    receipts = response.json()["receipts"]
+    assert [r["index"] for r in receipts] == [7, 0, 3, 5]
+    assert len({r["checkpoint"] for r in receipts}) == 1
+    for receipt in receipts:
+        single = await get_json(client, tenant, f"/entries/{receipt['index']}/receipt")
+        assert verify_receipt(receipt, key).entry == verify_receipt(single, key).entry
+        assert receipt["inclusion_proof"] == single["inclusion_proof"]
+
+
+async def test_receipts_refuse_unknown_entries_and_bad_requests_clearly(
+        db: Database, client: httpx.AsyncClient, tenant: Tenant) -> None:
+    await add_customers(client, tenant, 1)
+    await relay_all(db)
+    url = "/api/v1/ledger/receipts"
+    missing = await client.post(url, headers=tenant.headers, json={"indices": [0, 999, 998]})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["details"]["missing"] == [999, 998]
+    for body in ({"indices": []}, {"indices": [-1]}, {"indices": list(range(1001))},
+                 {"indices": [0], "extra": 1}, {"indices": ["x"]}):
+        refused = await client.post(url, headers=tenant.headers, json=body)
+        assert refused.status_code == 422, body

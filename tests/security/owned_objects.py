@@ -160,7 +160,8 @@ NUMBERED = {"job_id", "index", "size"}  # small integers, found in any text
 
 
 def _ledger_samples() -> dict[tuple[str, str], dict[str, Any]]:
-    return {("PUT", "/api/v1/ledger/witness"): {"url": "https://witness.example.com/walker"}}
+    return {("PUT", "/api/v1/ledger/witness"): {"url": "https://witness.example.com/walker"},
+            ("POST", "/api/v1/ledger/receipts"): {"indices": [0]}}
 
 
 def _ledger_paths(ids: dict[str, str]) -> list[str]:

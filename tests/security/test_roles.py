@@ -116,6 +116,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/ledger/entries"): P.LEDGER_READ,
     ("GET", "/api/v1/ledger/entries/{index}"): P.LEDGER_READ,
     ("GET", "/api/v1/ledger/entries/{index}/receipt"): P.LEDGER_READ,
+    ("POST", "/api/v1/ledger/receipts"): P.LEDGER_READ,
     ("GET", "/api/v1/ledger/entries/{index}/opening"): P.LEDGER_MANAGE,
     ("GET", "/api/v1/ledger/events/{event_id}/receipt"): P.LEDGER_READ,
     ("POST", "/api/v1/ledger/audit"): P.LEDGER_MANAGE,

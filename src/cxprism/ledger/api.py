@@ -136,6 +136,16 @@ async def entry_receipt(index: int, size: int | None = Query(default=None, ge=1)
     return await proofs.receipt(await proofs.entry(index), size)
 
 
+@router.post("/receipts", response_model=schemas.ReceiptList)
+async def entry_receipts(body: schemas.ReceiptsIn, session: AsyncSession = Session,
+                         principal: Principal = Read) -> object:
+    """Receipts for up to 1,000 entries at once, all against one checkpoint (``size``, or
+    the latest, signed now if an entry is newer): an export for an auditor or a customer,
+    each receipt checkable on its own with ``cxprism ledger verify``."""
+    proofs = ProofService(_ledger(session, principal))
+    return {"receipts": await proofs.receipts(body.indices, body.size)}
+
+
 @router.get("/entries/{index}/opening", response_model=schemas.Opening)
 async def entry_opening(index: int, session: AsyncSession = Session,
                         principal: Principal = Manage) -> object:

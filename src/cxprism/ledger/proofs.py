@@ -47,6 +47,23 @@ class ProofService:
         proof = await self.inclusion_proofs([entry.idx], checkpoint.size)
         return receipts.receipt(entry.idx, entry.entry, proof[entry.idx], checkpoint.note)
 
+    async def receipts(self, indices: Sequence[int], size: int | None = None
+                       ) -> list[dict[str, Any]]:
+        """Receipts for many entries against one checkpoint (``size`` as for
+        :meth:`receipt`), their proofs made together: each shared step once."""
+        wanted = list(dict.fromkeys(indices))
+        entries = await self.repo.entries_at(wanted)
+        missing = [index for index in wanted if index not in entries]
+        if missing:
+            raise NotFound(f"The ledger has no entry {missing[0]}"
+                           + (f" (nor {len(missing) - 1} more of those asked)."
+                              if len(missing) > 1 else "."),
+                           details={"missing": missing[:100]})
+        checkpoint = await self._covering(max(wanted), size)
+        proofs = await self.inclusion_proofs(wanted, checkpoint.size)
+        return [receipts.receipt(index, entries[index].entry, proofs[index], checkpoint.note)
+                for index in wanted]
+
     async def _covering(self, index: int, size: int | None) -> LedgerCheckpoint:
         if size is not None:
             checkpoint = await self.ledger.checkpoint(size)

@@ -85,6 +85,13 @@ class LedgerRepository(WorkspaceRepository[LedgerEntry]):
         found: LedgerEntry | None = await self.session.get(LedgerEntry, (self.workspace_id, index))
         return found
 
+    async def entries_at(self, indices: Sequence[int]) -> dict[int, LedgerEntry]:
+        """The stored entries among ``indices``, by index (one query)."""
+        rows = await self.session.execute(select(LedgerEntry).where(
+            LedgerEntry.workspace_id == self.workspace_id,
+            one_of(self.dialect, LedgerEntry.idx, sorted(set(indices)))))
+        return {row.idx: row for row in rows.scalars()}
+
     async def entry_of_event(self, event_id: uuid.UUID) -> LedgerEntry | None:
         stmt = select(LedgerEntry).where(LedgerEntry.workspace_id == self.workspace_id,
                                          LedgerEntry.event_id == event_id)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from cxprism.ledger.canonical import MAX_SAFE_INTEGER as MAX_SAFE_INDEX
 
 
 class LedgerKey(BaseModel):
@@ -52,6 +54,24 @@ class Receipt(BaseModel):
     entry: str
     inclusion_proof: list[str]
     checkpoint: str
+
+
+MAX_RECEIPTS = 1000
+
+
+class ReceiptsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    indices: list[Annotated[int, Field(ge=0, le=MAX_SAFE_INDEX)]] = Field(
+        min_length=1, max_length=MAX_RECEIPTS,
+        description="entries to prove (each once; at most 1,000 per request)")
+    size: int | None = Field(default=None, ge=1, description="the checkpoint to prove them "
+                             "against; default the latest, signed now if an entry is newer")
+
+
+class ReceiptList(BaseModel):
+    receipts: list[Receipt] = Field(description="one receipt per index, in the order asked, "
+                                    "all against the same checkpoint")
 
 
 class ConsistencyBundle(BaseModel):
