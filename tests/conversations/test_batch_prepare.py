@@ -116,3 +116,59 @@ async def test_bulk_profiles_leave_out_shared_identities_and_suppressed_people(
 async def count_in(session: object, workspace_id: uuid.UUID) -> int:
     stmt = select(func.count()).select_from(Customer).where(Customer.workspace_id == workspace_id)
     return int((await session.execute(stmt)).scalar_one())  # type: ignore[attr-defined]
+
+
+def multi(n: int, thread: str, *senders: str) -> InboundMessage:
+    return InboundMessage(external_id=f"m{n}", sender=[Address("email", s) for s in senders],
+                          text=f"item {n}", thread_key=thread)
+
+
+async def outcome(db: Database, workspace_id: uuid.UUID) -> tuple[int, int, int, int]:
+    """Customers, merges recorded, conversations, conversations without a message."""
+    async with db.session() as session:
+        merged = (await session.execute(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.workspace_id == workspace_id, OutboxEvent.type == "customer.merged"))
+        ).scalar_one()
+        empty = (await session.execute(select(func.count()).select_from(Conversation).where(
+            Conversation.workspace_id == workspace_id, Conversation.message_count == 0))
+        ).scalar_one()
+    return (await count(db, Customer, workspace_id), int(merged),
+            await count(db, Conversation, workspace_id), int(empty))
+
+
+async def test_a_new_sender_linked_by_an_earlier_item_of_the_batch_gets_no_profile_of_its_own(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant, settings: Settings) -> None:
+    opened = await open_channel(client, db, tenant)
+    batcher = InboundBatcher(db, LocalStorage(settings.storage_dir))
+    await batcher.store([(opened, WebhookResult(messages=[multi(0, "t0", "ann@example.com")]))])
+    await batcher.store([(opened, WebhookResult(messages=[
+        multi(1, "t1", "new@example.com", "ann@example.com"),  # links new@ to ann
+        multi(2, "t2", "new@example.com")]))])
+    # As item by item: one person, never merged, one conversation per thread, none empty.
+    assert await outcome(db, tenant.workspace_id) == (1, 0, 3, 0)
+
+
+async def test_a_merge_inside_a_batch_leaves_no_empty_conversation(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant, settings: Settings) -> None:
+    opened = await open_channel(client, db, tenant)
+    for email in ("ann@example.com", "ann.work@example.com"):
+        created = await client.post("/api/v1/customers", headers=tenant.headers, json={
+            "identities": [{"kind": "email", "value": email}]})
+        assert created.status_code == 201, created.text
+    await InboundBatcher(db, LocalStorage(settings.storage_dir)).store([(opened, WebhookResult(
+        messages=[multi(1, "t2", "ann@example.com", "ann.work@example.com"),
+                  multi(2, "t3", "ann.work@example.com")]))])
+    # Two profiles (one merged into the other), one merge, a conversation per thread.
+    assert await outcome(db, tenant.workspace_id) == (2, 1, 2, 0)
+
+
+async def test_a_replay_inside_a_batch_prepares_nothing_for_its_second_copy(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant, settings: Settings) -> None:
+    opened = await open_channel(client, db, tenant)
+    first = multi(7, "x", "one@example.com")
+    replay = InboundMessage(external_id="m7", sender=[Address("email", "two@example.com")],
+                            text="item 7 again", thread_key="y")
+    await InboundBatcher(db, LocalStorage(settings.storage_dir)).store(
+        [(opened, WebhookResult(messages=[first, replay]))])
+    assert await count(db, Message, tenant.workspace_id) == 1
+    assert await outcome(db, tenant.workspace_id) == (1, 0, 1, 0)

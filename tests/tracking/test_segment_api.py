@@ -7,6 +7,7 @@ import gzip
 import httpx
 import orjson
 import pytest
+from sqlalchemy import select
 
 from cxprism.kit.db import Database
 from cxprism.workspaces.service import WorkspaceService
@@ -258,3 +259,22 @@ async def test_source_counters_count_every_commit_once_even_when_nothing_was_sto
     assert (stats["received"], stats["stored"], stats["deduplicated"], stats["rejected"]) == (
         4, 2, 1, 1)
     assert stats["last_received_at"] is not None
+
+
+async def test_an_appended_event_from_before_counters_rode_on_it_is_skipped_by_the_counter(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant, source: Source) -> None:
+    from cxprism.bus import events
+    from cxprism.bus.models import ConsumerFailure
+    from cxprism.tracking.ingest import APPENDED
+
+    async with db.session() as session:  # the shape an earlier version recorded
+        events.record(session, tenant.workspace_id, APPENDED,
+                      {"first_seq": 1, "last_seq": 1, "stored": 1})
+        await session.commit()
+    await drain(db)
+    async with db.session() as session:
+        failures = list((await session.execute(select(ConsumerFailure))).scalars())
+    assert [f.consumer for f in failures if f.consumer == "tracking.source_stats"] == []
+    stats = (await client.get(f"/api/v1/sources/{source.id}/stats",
+                              headers=tenant.headers)).json()
+    assert stats["received"] == 0

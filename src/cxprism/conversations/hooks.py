@@ -60,10 +60,10 @@ class ProviderHooks:
             await respond(send, exc.status_code, error_content(exc.code, exc.message,
                                                                exc.details), request_id)
         except Exception:
-            log.exception("provider webhook %s failed", scope["path"])
+            log.exception("provider webhook %s failed (request %s)", scope["path"], request_id)
             await respond(send, 500, error_content(
-                "internal_error", "Something went wrong on our side; retry the request."),
-                request_id)
+                "internal_error", "Something went wrong on our side; retry the request.",
+                {"request_id": request_id}), request_id)
 
     async def _answer(self, scope: Scope, receive: Receive,
                       headers: dict[str, str]) -> WebhookResult:

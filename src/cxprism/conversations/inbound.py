@@ -80,25 +80,29 @@ class InboundService:
         stored = {channel_id: await self.messages.existing_external_ids(channel_id, ids)
                   for channel_id, ids in sorted(by_channel.items())}
         self._stored_ids = stored
-        fresh = [(c, i) for c, i in items if i.external_id[:255] not in stored[c.channel.id]]
+        fresh = _first_of_each(items, stored)
         customers = CustomerService(self.session, self.workspace_id)
-        senders = [tuple(_valid(item.sender)) for _, item in fresh]
+        senders = [tuple(sorted(set(_valid(item.sender)))) for _, item in fresh]
         identities = sorted({i for sender in senders for i in sender})
         owners = dict(await customers.owners(identities)) if identities else {}
+        shared = _shared(senders)
         unknown = [sender for (_, item), sender in zip(fresh, senders, strict=True)
-                   if sender and len(sender) == len(item.sender)
-                   and not any(i in owners for i in sender)]
+                   if sender and len(_valid(item.sender)) == len(item.sender)
+                   and not any(i in owners or i in shared for i in sender)]
         if unknown:
             owners.update(await customers.create_for_new(unknown))
         self._owners = owners
-        await self._prepare_threads(fresh, senders, owners)
+        # An item naming two profiles merges them, and later items then belong to the
+        # winner: conversations keyed by the owners seen here would start in vain.
+        merging = any(len({owners.get(i) for i in sender}) > 1 for sender in senders)
+        await self._prepare_threads(fresh, senders, owners, start_new=not merging)
 
     async def _prepare_threads(self, fresh: list[tuple[OpenChannel, InboundMessage]],
                                senders: list[tuple[Identity, ...]],
-                               owners: dict[Identity, uuid.UUID]) -> None:
+                               owners: dict[Identity, uuid.UUID], *, start_new: bool) -> None:
         """Lock every thread the batch's items join (by sender and provider thread), read
-        their latest conversations, and start those that have none still open: a few
-        statements for the batch."""
+        their latest conversations, and (``start_new``) start those that have none still
+        open: a few statements for the batch."""
         firsts: dict[ThreadKey, tuple[OpenChannel, InboundMessage]] = {}
         for (channel, item), sender in zip(fresh, senders, strict=True):
             customer = {owners.get(i) for i in sender}
@@ -111,11 +115,12 @@ class InboundService:
         await lock_names(self.session, [self._thread_lock(*key) for key in firsts])
         latest = await self.conversations.latest_in_threads(sorted(firsts))
         threads: dict[ThreadKey, Conversation | None] = {key: latest.get(key) for key in firsts}
-        for key, found in threads.items():
-            if found is None or not _still_open(found):
-                channel, item = firsts[key]
-                threads[key] = self._new_conversation(channel, item, key[2])
-        await self.conversations.flush()
+        if start_new:
+            for key, found in threads.items():
+                if found is None or not _still_open(found):
+                    channel, item = firsts[key]
+                    threads[key] = self._new_conversation(channel, item, key[2])
+            await self.conversations.flush()
         self._threads = threads
 
     def _thread_lock(self, channel_id: uuid.UUID, thread_key: str,
@@ -299,6 +304,31 @@ class InboundService:
             "customer_id": str(message.customer_id), "channel_id": str(message.channel_id),
             "kind": message.kind, "direction": message.direction, "status": message.status,
             **extra})
+
+
+def _first_of_each(items: list[tuple[OpenChannel, InboundMessage]],
+                   stored: dict[uuid.UUID, set[str]]) -> list[tuple[OpenChannel, InboundMessage]]:
+    """The batch's items not stored before, a replay within the batch once (its first)."""
+    seen: set[tuple[uuid.UUID, str]] = set()
+    fresh = []
+    for channel, item in items:
+        key = (channel.channel.id, item.external_id[:255])
+        if key[1] not in stored[key[0]] and key not in seen:
+            seen.add(key)
+            fresh.append((channel, item))
+    return fresh
+
+
+def _shared(senders: list[tuple[Identity, ...]]) -> set[Identity]:
+    """Identities that two different senders of the batch name: item by item, those link
+    or merge profiles, which a profile made beforehand for one of them would get wrong."""
+    seen: dict[Identity, tuple[Identity, ...]] = {}
+    shared: set[Identity] = set()
+    for sender in set(senders):
+        for identity in sender:
+            if seen.setdefault(identity, sender) != sender:
+                shared.add(identity)
+    return shared
 
 
 def _valid(addresses: list[Address]) -> list[Identity]:

@@ -44,12 +44,15 @@ async def create_profiles(service: CustomerService,
                         for _ in chosen]
             await service.customers.flush()
             now = utcnow()
-            for profile, person in zip(profiles, chosen, strict=True):
-                for identity in person:
-                    service.identities.add(CustomerIdentity(
-                        customer_id=profile.id, kind=identity.kind.value,
-                        namespace=identity.namespace, value=identity.value,
-                        first_seen_at=now, last_seen_at=now))
+            # In identity order across the batch: two transactions inserting overlapping
+            # identities take their unique-index locks in one order (no deadlock).
+            for identity, profile in sorted(
+                    ((identity, profile) for profile, person in zip(profiles, chosen, strict=True)
+                     for identity in person), key=lambda pair: pair[0]):
+                service.identities.add(CustomerIdentity(
+                    customer_id=profile.id, kind=identity.kind.value,
+                    namespace=identity.namespace, value=identity.value,
+                    first_seen_at=now, last_seen_at=now))
             await service.identities.flush()
     except IntegrityError:
         return {}

@@ -41,8 +41,10 @@ async def add_source_stats(session: AsyncSession, events: Sequence[DomainEvent])
     totals: dict[uuid.UUID, StatCounts] = {}
     last_at: dict[uuid.UUID, datetime] = {}
     for event in events:
+        if "sources" not in event.payload:
+            continue  # recorded before counters rode on the event: counted when stored
         at = datetime.fromisoformat(event.payload["received_at"])
-        for source, counts in event.payload.get("sources", {}).items():
+        for source, counts in event.payload["sources"].items():
             source_id = uuid.UUID(source)
             total = totals.setdefault(source_id, StatCounts())
             for name in ("received", "rejected", "deduplicated", "suppressed"):
