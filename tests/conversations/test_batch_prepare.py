@@ -8,7 +8,6 @@ import uuid
 import httpx
 from sqlalchemy import func, select
 
-from cxprism.bus.models import OutboxEvent
 from cxprism.channels.protocol import Address, InboundMessage, WebhookResult
 from cxprism.channels.service import ChannelService, OpenChannel
 from cxprism.config import Settings
@@ -20,6 +19,7 @@ from cxprism.customers.service import CustomerService
 from cxprism.kit.db import Database
 from cxprism.kit.storage import LocalStorage
 from tests.conversations.helpers import make_channel
+from tests.customers.helpers import events_of
 from tests.fixtures.builders import Tenant
 
 
@@ -55,9 +55,7 @@ async def test_new_senders_in_one_batch_get_one_profile_each_and_one_conversatio
     async with db.session() as session:
         rows = list((await session.execute(select(Message.external_id, Message.customer_id,
                                                   Message.conversation_id))).all())
-        created = (await session.execute(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.workspace_id == ws, OutboxEvent.type == "customer.created"))
-        ).scalar_one()
+    created = len(await events_of(db, ws, "customer.created"))
     by_id = {external_id: (customer, conversation) for external_id, customer, conversation
              in rows}
     assert by_id["p1"] == by_id["p2"] == by_id["p4"]  # one person, one thread, one conversation
@@ -125,14 +123,12 @@ def multi(n: int, thread: str, *senders: str) -> InboundMessage:
 
 async def outcome(db: Database, workspace_id: uuid.UUID) -> tuple[int, int, int, int]:
     """Customers, merges recorded, conversations, conversations without a message."""
+    merged = len(await events_of(db, workspace_id, "customer.merged"))
     async with db.session() as session:
-        merged = (await session.execute(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.workspace_id == workspace_id, OutboxEvent.type == "customer.merged"))
-        ).scalar_one()
         empty = (await session.execute(select(func.count()).select_from(Conversation).where(
             Conversation.workspace_id == workspace_id, Conversation.message_count == 0))
         ).scalar_one()
-    return (await count(db, Customer, workspace_id), int(merged),
+    return (await count(db, Customer, workspace_id), merged,
             await count(db, Conversation, workspace_id), int(empty))
 
 

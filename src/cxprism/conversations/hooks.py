@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import IntegrityError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from cxprism.channels.cache import channel_cache_of
 from cxprism.channels.protocol import (
@@ -30,7 +30,7 @@ from cxprism.channels.protocol import (
 )
 from cxprism.channels.registry import UnknownChannelKind, registry
 from cxprism.conversations.batcher import batcher_of
-from cxprism.kit.asgi import error_content, header_map, read_body, request_id_of, respond
+from cxprism.kit.asgi import FastPath, error_content, read_body, respond
 from cxprism.kit.errors import AppError, BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
 
 log = logging.getLogger("cxprism.conversations")
@@ -39,19 +39,13 @@ FORM = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 1000
 
 
-class ProviderHooks:
+class ProviderHooks(FastPath):
     """Answers ``/hooks/...``; passes everything else on to ``app``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    prefix = PREFIX
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
-            await self.app(scope, receive, send)
-            return
-        headers = header_map(scope)
-        request_id = request_id_of(headers)
+    async def handle(self, scope: Scope, receive: Receive, send: Send,
+                     headers: dict[str, str], request_id: str) -> None:
         try:
             result = await self._answer(scope, receive, headers)
             await respond(send, result.status_code, result.body, request_id,

@@ -36,7 +36,12 @@ from cxprism.conversations.repository import (
     ThreadKey,
 )
 from cxprism.conversations.status import advance
-from cxprism.customers.identities import Identity, InvalidIdentity, normalise
+from cxprism.customers.identities import (
+    Identity,
+    InvalidIdentity,
+    normalise,
+    shared_identities,
+)
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
 from cxprism.kit.db import lock_name, lock_names
@@ -82,13 +87,12 @@ class InboundService:
         self._stored_ids = stored
         fresh = _first_of_each(items, stored)
         customers = CustomerService(self.session, self.workspace_id)
-        senders = [tuple(sorted(set(_valid(item.sender)))) for _, item in fresh]
+        senders = [_sender(item) for _, item in fresh]
         identities = sorted({i for sender in senders for i in sender})
         owners = dict(await customers.owners(identities)) if identities else {}
-        shared = _shared(senders)
-        unknown = [sender for (_, item), sender in zip(fresh, senders, strict=True)
-                   if sender and len(_valid(item.sender)) == len(item.sender)
-                   and not any(i in owners or i in shared for i in sender)]
+        shared = shared_identities(senders)
+        unknown = [sender for sender in senders
+                   if sender and not any(i in owners or i in shared for i in sender)]
         if unknown:
             owners.update(await customers.create_for_new(unknown))
         self._owners = owners
@@ -107,7 +111,7 @@ class InboundService:
         for (channel, item), sender in zip(fresh, senders, strict=True):
             customer = {owners.get(i) for i in sender}
             if (item.thread_key and not item.reply_token and not item.thread_refs
-                    and len(sender) == len(item.sender) and len(customer) == 1):
+                    and len(customer) == 1):
                 owner = customer.pop()
                 if owner is not None:
                     firsts.setdefault((channel.channel.id, item.thread_key, owner),
@@ -319,16 +323,11 @@ def _first_of_each(items: list[tuple[OpenChannel, InboundMessage]],
     return fresh
 
 
-def _shared(senders: list[tuple[Identity, ...]]) -> set[Identity]:
-    """Identities that two different senders of the batch name: item by item, those link
-    or merge profiles, which a profile made beforehand for one of them would get wrong."""
-    seen: dict[Identity, tuple[Identity, ...]] = {}
-    shared: set[Identity] = set()
-    for sender in set(senders):
-        for identity in sender:
-            if seen.setdefault(identity, sender) != sender:
-                shared.add(identity)
-    return shared
+def _sender(item: InboundMessage) -> tuple[Identity, ...]:
+    """The item's sender identities, sorted; none when one of its addresses is unusable
+    (that item fails on its own, item by item)."""
+    valid = _valid(item.sender)
+    return tuple(sorted(set(valid))) if len(valid) == len(item.sender) else ()
 
 
 def _valid(addresses: list[Address]) -> list[Identity]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -132,3 +133,15 @@ def normalise(kind: IdentityKind | str, value: str, namespace: str = "",
     if kind is IdentityKind.PHONE:
         return Identity(kind, "", normalise_phone(value, default_region))
     return Identity(kind, "", normalise_opaque_id(value, kind))
+
+
+def shared_identities(people: Iterable[tuple[Identity, ...]]) -> set[Identity]:
+    """Identities that two different identity sets name: the people behind them are one
+    person (a link or a merge), which only identity resolution may decide."""
+    first_seen: dict[Identity, frozenset[Identity]] = {}
+    shared: set[Identity] = set()
+    for person in {frozenset(p) for p in people}:
+        for identity in person:
+            if first_seen.setdefault(identity, person) != person:
+                shared.add(identity)
+    return shared

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from cxprism.customers.identities import Identity, IdentityKind
+from cxprism.customers.identities import Identity, IdentityKind, shared_identities
 from cxprism.customers.models import Customer, CustomerIdentity
 from cxprism.kit.clock import utcnow
 
@@ -71,8 +71,5 @@ def _distinct(people: People) -> list[tuple[Identity, ...]]:
     ``identify``)."""
     unique = sorted({tuple(sorted(set(person))) for person in people if person
                      and sum(i.kind is IdentityKind.EXTERNAL_ID for i in person) <= 1})
-    seen: dict[Identity, int] = {}
-    for person in unique:
-        for identity in person:
-            seen[identity] = seen.get(identity, 0) + 1
-    return [person for person in unique if all(seen[i] == 1 for i in person)]
+    shared = shared_identities(unique)
+    return [person for person in unique if shared.isdisjoint(person)]

@@ -10,14 +10,37 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from typing import ClassVar
 
 import orjson
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxprism.kit.errors import BadRequest, PayloadTooLarge, error_body
 from cxprism.kit.request_id import SANE_REQUEST_ID
 
 Header = tuple[bytes, bytes]
+
+
+class FastPath:
+    """An ASGI front that answers the requests under ``prefix`` itself (``handle``) and
+    passes everything else on to ``app``."""
+
+    prefix: ClassVar[str]
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        headers = header_map(scope)
+        await self.handle(scope, receive, send, headers, request_id_of(headers))
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send,
+                     headers: dict[str, str], request_id: str) -> None:
+        raise NotImplementedError
 
 
 def header_map(scope: Scope) -> dict[str, str]:

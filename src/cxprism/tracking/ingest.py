@@ -25,7 +25,7 @@ import logging
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -206,16 +206,13 @@ def _tally(items: list[tuple[int, _Submission]], suppressed_ids: set[str],
 def _source_counts(items: list[tuple[int, _Submission]],
                    outcomes: dict[int, Outcome]) -> dict[str, dict[str, int]]:
     """Per source id, what this commit received, rejected, deduplicated and suppressed."""
-    per_source: dict[str, dict[str, int]] = {}
+    per_source: dict[str, repo.StatCounts] = defaultdict(repo.StatCounts)
     for index, submission in items:
-        counts = per_source.setdefault(str(submission.credential.source_id), dict.fromkeys(
-            ("received", "rejected", "deduplicated", "suppressed"), 0))
         outcome = outcomes[index]
-        counts["received"] += len(submission.rows) + submission.rejected
-        counts["rejected"] += submission.rejected
-        counts["deduplicated"] += outcome.deduplicated
-        counts["suppressed"] += outcome.suppressed
-    return per_source
+        per_source[str(submission.credential.source_id)].add(repo.StatCounts(
+            received=len(submission.rows) + submission.rejected, rejected=submission.rejected,
+            deduplicated=outcome.deduplicated, suppressed=outcome.suppressed))
+    return {source: asdict(counts) for source, counts in per_source.items()}
 
 
 async def _suppressed_ids(session: AsyncSession, workspace_id: uuid.UUID,

@@ -32,6 +32,12 @@ class StatCounts:
     deduplicated: int = 0
     suppressed: int = 0
 
+    def add(self, other: StatCounts) -> None:
+        self.received += other.received
+        self.rejected += other.rejected
+        self.deduplicated += other.deduplicated
+        self.suppressed += other.suppressed
+
 
 @dataclass
 class CatalogueEntry:

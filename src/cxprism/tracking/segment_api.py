@@ -18,9 +18,9 @@ import logging
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from cxprism.kit.asgi import header_map, read_body, request_id_of, respond
+from cxprism.kit.asgi import FastPath, read_body, respond
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import (
     AppError,
@@ -62,19 +62,13 @@ class InvalidMessages(AppError):
     code = "invalid_messages"
 
 
-class SegmentFastPath:
+class SegmentFastPath(FastPath):
     """Answers ``/v1/...`` (the Segment API); passes everything else on to ``app``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    prefix = PREFIX
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
-            await self.app(scope, receive, send)
-            return
-        headers = header_map(scope)
-        request_id = request_id_of(headers)
+    async def handle(self, scope: Scope, receive: Receive, send: Send,
+                     headers: dict[str, str], request_id: str) -> None:
         status, content = await self._answer(scope, receive, headers)
         await _respond(send, status, content, request_id)
 

@@ -84,6 +84,13 @@ class TrackingService:
     async def linking_rows(self, first: int, last: int) -> list[dict[str, Any]]:
         return await self.events.linking_rows(first, last)
 
+    async def add_source_stats(self, totals: dict[uuid.UUID, repo.StatCounts],
+                               last_at: dict[uuid.UUID, datetime]) -> None:
+        """Add to each source's counters, in source order (a fixed lock order)."""
+        for source_id in sorted(totals):
+            await repo.add_stats(self.session, self.workspace_id, source_id, totals[source_id],
+                                 last_at[source_id])
+
     async def count_names(self, first: int, last: int) -> None:
         """Add a commit's events to the catalogue: one grouped read and one upsert."""
         counts = await self.events.name_counts(first, last)

@@ -22,7 +22,7 @@ from cxprism.customers.service import CustomerService
 from cxprism.kit.errors import AppError
 from cxprism.tracking.ingest import APPENDED
 from cxprism.tracking.linking import Fact, anonymous, external, facts_of
-from cxprism.tracking.repository import StatCounts, add_stats
+from cxprism.tracking.repository import StatCounts
 from cxprism.tracking.service import TrackingService
 
 log = logging.getLogger("cxprism.tracking")
@@ -46,13 +46,9 @@ async def add_source_stats(session: AsyncSession, events: Sequence[DomainEvent])
         at = datetime.fromisoformat(event.payload["received_at"])
         for source, counts in event.payload["sources"].items():
             source_id = uuid.UUID(source)
-            total = totals.setdefault(source_id, StatCounts())
-            for name in ("received", "rejected", "deduplicated", "suppressed"):
-                setattr(total, name, getattr(total, name) + int(counts[name]))
+            totals.setdefault(source_id, StatCounts()).add(StatCounts(**counts))
             last_at[source_id] = max(at, last_at.get(source_id, at))
-    for source_id in sorted(totals):  # a fixed lock order
-        await add_stats(session, events[0].workspace_id, source_id, totals[source_id],
-                        last_at[source_id])
+    await TrackingService(session, events[0].workspace_id).add_source_stats(totals, last_at)
 
 
 @registry.register("tracking.catalogue", APPENDED)
