@@ -19,7 +19,7 @@ def _not_a_test_table(name: str | None, type_: str, _parents: Any) -> bool:
 async def test_the_migrated_schema_matches_the_models(db: Database) -> None:
     def differences(connection: Any) -> list[Any]:
         context = MigrationContext.configure(connection, opts={
-            "compare_type": False, "include_name": _not_a_test_table})
+            "compare_type": True, "include_name": _not_a_test_table})
         return list(compare_metadata(context, Base.metadata))
 
     async with db.engine.connect() as connection:

@@ -12,6 +12,10 @@ from cxprism.kit.clock import ensure_utc
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# JSON text on both: PostgreSQL checks the syntax and keeps the text as written, which costs
+# about a third of building JSONB. For append-heavy columns read whole and never queried
+# inside (the event store's messages).
+VerbatimJSON = JSON()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

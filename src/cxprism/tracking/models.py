@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cxprism.kit.models import Base
+from cxprism.kit.types import VerbatimJSON
 
 
 class TrackedEvent(Base):
@@ -44,7 +45,7 @@ class TrackedEvent(Base):
     original_timestamp: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]] = mapped_column(VerbatimJSON)  # written once, read whole
 
 
 class SourceStats(Base):
