@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from cxprism.app import create_app
 from cxprism.config import Settings, get_settings
 from cxprism.kit.db import Database
+from cxprism.tracking.gateway import close_gateway
 from tests.fixtures.builders import Tenant, make_tenant
 
 pytest_plugins = ["tests.fixtures.database"]
@@ -37,8 +38,10 @@ def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database) -> FastAPI:
-    return create_app(settings, database=db, run_workers=False)
+async def app(settings: Settings, db: Database) -> AsyncIterator[FastAPI]:
+    app = create_app(settings, database=db, run_workers=False)
+    yield app
+    await close_gateway(app.state)  # the lifespan's part that tests, without one, need
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from cxprism.tracking import api as tracking_api
 from cxprism.tracking import privacy as tracking_privacy  # noqa: F401 - registers its holder
 from cxprism.tracking import segment_api
 from cxprism.tracking import timeline_source as tracking_timeline  # noqa: F401 - registers
-from cxprism.tracking.gateway import Gateway
+from cxprism.tracking.gateway import close_gateway
 from cxprism.web import routes as web_routes
 from cxprism.webhooks import api as webhooks_api
 from cxprism.workspaces import api as workspaces_api
@@ -75,9 +75,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             if mail is not None:
                 await mail.stop()
             await batcher_of(app.state).close()  # answer every delivery already queued
-            gateway: Gateway | None = getattr(app.state, "tracking_gateway", None)
-            if gateway is not None:
-                await gateway.ingestor.close()  # answer every request already queued
+            await close_gateway(app.state)  # answer every request already queued
             if runtime is not None:
                 await runtime.stop()
             if owns_db:

@@ -278,3 +278,22 @@ async def test_an_appended_event_from_before_counters_rode_on_it_is_skipped_by_t
     stats = (await client.get(f"/api/v1/sources/{source.id}/stats",
                               headers=tenant.headers)).json()
     assert stats["received"] == 0
+
+
+async def test_after_its_connections_die_the_ingestor_writes_on_fresh_ones(
+        client: httpx.AsyncClient, db: Database, source: Source) -> None:
+    """The ingestor's own pool does not ping on checkout: a dead connection fails a write,
+    which is retried on a fresh one, and the request still gets its 200 (PostgreSQL)."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has no connections to lose")
+    from sqlalchemy import text
+
+    assert (await post(client, "/v1/track", source, track(1))).status_code == 200
+    async with db.session() as session:  # kill every other backend: the ingestor's too
+        killed = (await session.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))).scalar_one()
+    assert killed >= 1
+    responses = [await post(client, "/v1/track", source, track(n)) for n in (2, 3)]
+    assert [r.status_code for r in responses] == [200, 200]
+    assert await stored_count(db) == 3

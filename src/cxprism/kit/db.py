@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import orjson
 from sqlalchemy import ColumnElement, Insert, Select, Table, any_, bindparam, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,15 +19,18 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
+from cxprism.kit import pg_unnest
+
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 class Database:
     """One engine and one session factory per process."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False,
+                 pre_ping: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size, echo=echo)
+        self.engine = make_engine(url, pool_size=pool_size, echo=echo, pre_ping=pre_ping)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -41,8 +43,22 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    def dedicated(self, pool_size: int) -> Database:
+        """A pool of its own for one hot writer, whose checkouts skip the liveness ping.
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+        The ping is a round trip on every checkout, about a millisecond of this process's
+        time per commit; a writer that retries a failed write (its connection is then
+        dropped, and a dropped connection makes the pool reconnect) does not need it. Its own
+        pool also keeps the writer from starving the API of connections. SQLite has no
+        pool: the database itself.
+        """
+        if self.dialect != "postgresql":
+            return self
+        return Database(self.url, pool_size=pool_size, pre_ping=False)
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False,
+                pre_ping: bool = True) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One writer at a time: SQLite's own lock; WAL lets readers go on meanwhile.
         engine = create_async_engine(
@@ -52,7 +68,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
     )
 
 
@@ -151,9 +167,10 @@ async def insert_many_ignore(session: AsyncSession, table: Table,
                              returning: str) -> list[Any]:
     """Insert ``rows`` (every column of ``table``), skipping conflicts; the inserted keys.
 
-    PostgreSQL gets one ``INSERT ... SELECT FROM unnest(arrays)``: one statement and one
-    round trip for any number of rows, close to COPY's speed, which cannot skip conflicts.
-    JSON columns take :class:`JSONText` values, so they are serialised only once.
+    PostgreSQL gets one ``INSERT ... SELECT FROM unnest(...)`` (see kit.pg_unnest): one
+    statement and one round trip for any number of rows, close to COPY's speed, which
+    cannot skip conflicts. JSON columns take :class:`JSONText` values, so they are
+    serialised only once.
     """
     if not rows:
         return []
@@ -163,10 +180,14 @@ async def insert_many_ignore(session: AsyncSession, table: Table,
     raw = await connection.get_raw_connection()
     if not raw.driver_connection.is_in_transaction():  # type: ignore[union-attr]
         await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy opens it lazily
-    sql, json_columns = _unnest_insert_sql(table, tuple(conflict_columns), returning)
-    arrays = [[_pg_json(row.get(name)) for row in rows] if name in json_columns
-              else [row.get(name) for row in rows] for name in (c.name for c in table.columns)]
-    records = await raw.driver_connection.fetch(sql, *arrays)  # type: ignore[union-attr]
+    params: Sequence[Any]
+    try:
+        params = pg_unnest.delimited(table, rows)
+        sql = pg_unnest.delimited_sql(table, conflict_columns, returning)
+    except pg_unnest.NotDelimitable:
+        params = pg_unnest.arrays(table, rows)
+        sql = pg_unnest.arrays_sql(table, conflict_columns, returning)
+    records = await raw.driver_connection.fetch(sql, *params)  # type: ignore[union-attr]
     return [record[0] for record in records]
 
 
@@ -198,39 +219,6 @@ async def _insert_many_sqlite(session: AsyncSession, table: Table,
     stmt: Any = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
     result = await session.execute(stmt.returning(table.c[returning]), plain)
     return list(result.scalars())
-
-
-_UNNEST_SQL: dict[tuple[str, tuple[str, ...], str], tuple[str, frozenset[str]]] = {}
-
-
-def _unnest_insert_sql(table: Table, conflict: tuple[str, ...],
-                       returning: str) -> tuple[str, frozenset[str]]:
-    key = (table.name, conflict, returning)
-    if key not in _UNNEST_SQL:
-        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-        names, params, selected, json_columns = [], [], [], set()
-        for number, column in enumerate(table.columns, start=1):
-            sql_type = column.type.compile(dialect=dialect)
-            is_json = sql_type in ("JSON", "JSONB")
-            names.append(f'"{column.name}"')
-            params.append(f"${number}::{'text' if is_json else sql_type}[]")
-            selected.append(f'"{column.name}"::{sql_type}' if is_json else f'"{column.name}"')
-            if is_json:
-                json_columns.add(column.name)
-        # Only names from our own table metadata go into the text; values are parameters.
-        columns = ", ".join(names)
-        parts = ["INSERT INTO", f'"{table.name}"', f"({columns})",
-                 "SELECT", ", ".join(selected), "FROM", f"unnest({', '.join(params)})",
-                 f"AS u({columns})", "ON CONFLICT", f"({', '.join(conflict)})",
-                 "DO NOTHING RETURNING", f'"{returning}"']
-        _UNNEST_SQL[key] = (" ".join(parts), frozenset(json_columns))
-    return _UNNEST_SQL[key]
-
-
-def _pg_json(value: Any) -> Any:
-    if isinstance(value, JSONText):
-        return value.text.decode()
-    return None if value is None else orjson.dumps(value).decode()
 
 
 def metadata_tables(base: type[DeclarativeBase]) -> list[str]:

@@ -61,6 +61,13 @@ def gateway_of(state: Any) -> Gateway:
     return gateway
 
 
+async def close_gateway(state: Any) -> None:
+    """Answer every queued request and close the ingestor's pool (application shutdown)."""
+    gateway: Gateway | None = getattr(state, "tracking_gateway", None)
+    if gateway is not None:
+        await gateway.ingestor.close()
+
+
 def decode_json(body: bytes, headers: Mapping[str, str], limit: int) -> Any:
     """The decoded body: gzip undone within ``limit`` bytes (no zip bombs), JSON parsed."""
     encoding = headers.get("content-encoding", "").strip().lower()

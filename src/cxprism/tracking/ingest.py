@@ -7,8 +7,8 @@ themselves while the previous commit runs; when idle, a request waits for one co
 A 200 is only ever sent after the commit that holds the request's events.
 
 On PostgreSQL several flushers run at once, so one batch is parsed and sent while another
-waits on the database. Each commit numbers its rows from a block of ``seq`` values that no
-other commit shares and that no lock guards (kit.sequences); the commit's
+waits on the database. Each commit numbers its rows with a run of ``seq`` values that no
+other commit shares and that no lock guards (kit.sequences.BlockRuns); the commit's
 ``tracking.events_appended`` domain event names its range (when it stored any) and
 carries its per-source counters, and the outbox delivers those in commit order, so
 consumers read every commit's events, in commit order, and the counters are added
@@ -65,9 +65,10 @@ class _Submission:
 class Ingestor:
     def __init__(self, db: Database, max_rows: int = MAX_ROWS_PER_COMMIT,
                  flushers: int | None = None) -> None:
-        self.db = db
         self.max_rows = max_rows
         self.flushers = flushers or (POSTGRES_FLUSHERS if db.dialect == "postgresql" else 1)
+        self._shared_db = db
+        self.db = db.dedicated(self.flushers)  # no ping per commit, and a pool of its own
         self._queue: deque[_Submission] = deque()
         self._running: set[asyncio.Task[None]] = set()
         self._queued_rows = 0
@@ -88,8 +89,11 @@ class Ingestor:
         return await asyncio.shield(future)
 
     async def close(self) -> None:
+        """Answer every request queued, then close the pool of its own."""
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self.db is not self._shared_db:
+            await self.db.dispose()
 
     async def _flush_all(self) -> None:
         while self._queue:
@@ -98,6 +102,7 @@ class Ingestor:
                 await self._write_and_answer(batch)
             except Exception:
                 log.exception("a combined tracking write failed; writing its requests apart")
+                repo.forget_reserved_seqs()
                 for submission in batch:
                     await self._write_alone(submission)
 

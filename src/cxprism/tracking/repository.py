@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit.db import dialect_insert, insert_many_ignore
 from cxprism.kit.repository import WorkspaceRepository
-from cxprism.kit.sequences import BLOCK_SIZE, reserve_block
+from cxprism.kit.sequences import BlockRuns
 from cxprism.tracking.models import (
     EventName,
     Group,
@@ -50,13 +50,16 @@ class CatalogueEntry:
 
 
 SEQ_NAME = "tracked_events_seq"
+_SEQS = BlockRuns(SEQ_NAME)
 
 
 async def reserve_seqs(session: AsyncSession, count: int) -> int:
     """The first of ``count`` unused ``seq`` numbers (unique across workspaces)."""
-    if count > BLOCK_SIZE:
-        raise ValueError(f"at most {BLOCK_SIZE} events per commit")
-    return await reserve_block(session, SEQ_NAME)
+    return await _SEQS.take(session, count)
+
+
+def forget_reserved_seqs() -> None:
+    _SEQS.forget()
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[str]:
