@@ -66,10 +66,16 @@ def _uuids(values: list[Any]) -> list[str]:
 
 
 def _micros(values: list[Any]) -> list[str]:
+    known: dict[Any, str] = {}  # a request's rows share their arrival time (and often sentAt)
     try:
-        return [NULL_MARK if v is None else str((v - _EPOCH) // _MICROSECOND) for v in values]
+        return [NULL_MARK if v is None else known.get(v) or known.setdefault(v, _micro_text(v))
+                for v in values]
     except TypeError:  # a naive datetime: the arrays' codec knows what to do with it
         raise NotDelimitable from None
+
+
+def _micro_text(value: datetime) -> str:
+    return str((value - _EPOCH) // _MICROSECOND)
 
 
 def _json(values: list[Any]) -> list[str]:
