@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxprism.customers.identities import IdentityKind
+from cxprism.customers.identities import IdentityKind, InvalidIdentity, normalise_opaque_id
 from cxprism.tracking.linking import facts_of
 from cxprism.tracking.messages import (
     MAX_MESSAGE_BYTES,
     TYPES,
     Envelope,
     Rejected,
+    _opaque_id,
     validate_batch,
 )
 from cxprism.tracking.timestamps import BadTimestamp, parse_iso8601, resolve_times
@@ -123,3 +124,24 @@ def test_an_odd_type_is_a_rejection_not_a_crash(type_: object) -> None:
     assert rows == []
     assert "type must be one of" in rejection.reason
     assert len(rejection.reason) < 200
+
+
+def _id_the_slow_way(value: str) -> str | None:
+    """What every id went through before the fast path: trim, then the customers rule."""
+    trimmed = value.strip()
+    if not trimmed:
+        return None
+    try:
+        return normalise_opaque_id(trimmed, IdentityKind.EXTERNAL_ID)
+    except InvalidIdentity:
+        return "refused"
+
+
+@given(st.text(max_size=300) | st.text(st.characters(max_codepoint=0x3000), min_size=250,
+                                       max_size=260))
+def test_the_fast_path_for_ids_decides_exactly_as_the_full_check(value: str) -> None:
+    try:
+        got: str | None = _opaque_id(value, "userId")
+    except Rejected:
+        got = "refused"
+    assert got == _id_the_slow_way(value)

@@ -129,6 +129,9 @@ def _opaque_id(value: object, field: str) -> str | None:
     """
     if value is None:
         return None
+    if (type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
+            and not value[0].isspace() and not value[-1].isspace()):
+        return value  # the common case, already as normalised: nothing to trim or refuse
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise Rejected(f"{field} must be a string")
     text = (value if isinstance(value, str) else str(value)).strip()
