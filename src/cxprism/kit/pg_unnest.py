@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -52,6 +53,8 @@ def json_text(value: Any) -> str | None:
 
 
 def _plain(values: list[Any]) -> list[str]:
+    if None not in values:
+        return values
     return [NULL_MARK if v is None else v for v in values]
 
 
@@ -59,17 +62,27 @@ def _numbers(values: list[Any]) -> list[str]:
     return [NULL_MARK if v is None else str(int(v)) for v in values]
 
 
+def _repeating(values: list[Any], convert: Callable[[Any], str]) -> list[str]:
+    """Converted values, each converted once while it repeats (a batch's workspace, source,
+    arrival time): comparing identity is far cheaper than hashing a UUID or a datetime."""
+    out, last, text = [], _UNSET, ""
+    for value in values:
+        if value is not last:
+            last, text = value, NULL_MARK if value is None else convert(value)
+        out.append(text)
+    return out
+
+
+_UNSET = object()
+
+
 def _uuids(values: list[Any]) -> list[str]:
-    known: dict[Any, str] = {}  # a batch repeats a few ids (workspace, source) many times
-    return [NULL_MARK if v is None else known.get(v) or known.setdefault(v, str(v))
-            for v in values]
+    return _repeating(values, str)
 
 
 def _micros(values: list[Any]) -> list[str]:
-    known: dict[Any, str] = {}  # a request's rows share their arrival time (and often sentAt)
     try:
-        return [NULL_MARK if v is None else known.get(v) or known.setdefault(v, _micro_text(v))
-                for v in values]
+        return _repeating(values, _micro_text)
     except TypeError:  # a naive datetime: the arrays' codec knows what to do with it
         raise NotDelimitable from None
 
@@ -82,6 +95,18 @@ def _json(values: list[Any]) -> list[str]:
     return [NULL_MARK if (t := json_text(v)) is None else t for v in values]
 
 
+def _json_joined(values: list[Any]) -> str | None:
+    """The pre-serialised texts joined as bytes and decoded once; None if some are not.
+
+    Needs no separator check: JSON text cannot hold a raw control character (the grammar
+    allows only space, tab, CR and LF outside strings, and strings must escape them)."""
+    texts = [getattr(v, "text", None) for v in values]
+    if not all(type(t) is bytes for t in texts):
+        return None
+    return _SEPARATOR_BYTES.join(texts).decode()  # type: ignore[arg-type]
+
+
+_SEPARATOR_BYTES = SEPARATOR.encode()
 _Encoder = Callable[[list[Any]], list[str]]
 
 
@@ -101,12 +126,18 @@ def _text_form(sql_type: str) -> tuple[_Encoder, str, str] | None:
     return None
 
 
-def _joined(values: list[str], nulls: int) -> str:
-    text = SEPARATOR.join(values)
-    if (text.count(SEPARATOR) != len(values) - 1 or text.count(NULL_MARK) != nulls
+def _checked(text: str, count: int, nulls: int) -> str:
+    if (text.count(SEPARATOR) != count - 1 or text.count(NULL_MARK) != nulls
             or text == ""):
         raise NotDelimitable
     return text
+
+
+def _column_values(rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
+    try:
+        return list(map(itemgetter(name), rows))
+    except KeyError:  # a row without the column: NULL there
+        return [row.get(name) for row in rows]
 
 
 def delimited(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -116,8 +147,11 @@ def delimited(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         form = _text_form(_sql_type(column))
         if form is None:
             raise NotDelimitable
-        values = [row.get(column.name) for row in rows]
-        params.append(_joined(form[0](values), values.count(None)))
+        values = _column_values(rows, column.name)
+        joined = _json_joined(values) if form[0] is _json else None
+        if joined is None:
+            joined = _checked(SEPARATOR.join(form[0](values)), len(values), values.count(None))
+        params.append(joined)
     return params
 
 
