@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cxprism.kit.models import Base
@@ -26,8 +26,14 @@ class TrackedEvent(Base):
     __tablename__ = "tracked_events"
     __table_args__ = (
         UniqueConstraint("workspace_id", "message_id"),
-        Index("ix_tracked_events_user", "workspace_id", "user_id", "timestamp"),
-        Index("ix_tracked_events_anonymous", "workspace_id", "anonymous_id", "timestamp"),
+        # Partial: a row without the id costs no index entry (server sources send no
+        # anonymousId, anonymous browsing no userId), and lookups by id imply NOT NULL.
+        Index("ix_tracked_events_user", "workspace_id", "user_id", "timestamp",
+              postgresql_where=text("user_id IS NOT NULL"),
+              sqlite_where=text("user_id IS NOT NULL")),
+        Index("ix_tracked_events_anonymous", "workspace_id", "anonymous_id", "timestamp",
+              postgresql_where=text("anonymous_id IS NOT NULL"),
+              sqlite_where=text("anonymous_id IS NOT NULL")),
         Index("ix_tracked_events_time", "workspace_id", "timestamp"),
     )
 
