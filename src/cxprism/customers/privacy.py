@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Exists
+
 from cxprism.config import get_settings
 from cxprism.customers import holders, schemas
 from cxprism.customers.identities import Identity, IdentityKind
@@ -65,6 +67,10 @@ class PrivacyService:
 
     async def any_suppressed(self) -> bool:
         return await self.repo.any_suppression()
+
+    def any_suppressed_clause(self) -> Exists:
+        """:meth:`any_suppressed` as a clause, for a caller asking more in one statement."""
+        return self.repo.any_suppression_clause()
 
     async def suppressed_among(self, identities: Sequence[Identity]) -> set[Identity]:
         """Which of these identities belong to people erased with suppression."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, Exists, delete, exists, select, update
 
 from cxprism.customers.identities import Identity
 from cxprism.customers.models import (
@@ -212,9 +212,11 @@ class PrivacyRepository(WorkspaceRepository[DataSubjectRequest]):
                                             Suppression.digest.in_(digests)).limit(1)
         return (await self.session.execute(stmt)).first() is not None
 
+    def any_suppression_clause(self) -> Exists:
+        return exists().where(Suppression.workspace_id == self.workspace_id)
+
     async def any_suppression(self) -> bool:
-        stmt = select(Suppression.id).where(Suppression.workspace_id == self.workspace_id)
-        return (await self.session.execute(stmt.limit(1))).first() is not None
+        return bool((await self.session.execute(select(self.any_suppression_clause()))).scalar())
 
     async def existing_suppressions(self, digests: Sequence[str]) -> set[str]:
         stmt = select(Suppression.digest).where(Suppression.workspace_id == self.workspace_id,

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.bus import events
@@ -37,7 +38,7 @@ from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
 from cxprism.kit.errors import Unauthorized
 from cxprism.tracking import repository as repo
-from cxprism.workspaces.auth import SourceCredential, active_sources
+from cxprism.workspaces.auth import SourceCredential, active_source_count, active_sources
 
 log = logging.getLogger("cxprism.tracking")
 
@@ -150,7 +151,8 @@ async def write_rows(session: AsyncSession, credential: SourceCredential,
 async def write(session: AsyncSession,
                 batch: Sequence[_Submission]) -> list[Outcome | Exception]:
     """Write a batch in ``session``'s transaction (not committed); one outcome per request."""
-    active = await active_sources(session, sorted({s.credential.source_id for s in batch}))
+    active, suppressing = await _checks(session, sorted({s.credential.source_id for s in batch}),
+                                        sorted({s.credential.workspace_id for s in batch}))
     outcomes: dict[int, Outcome | Exception] = {}
     by_workspace: dict[uuid.UUID, list[tuple[int, _Submission]]] = defaultdict(list)
     for index, submission in enumerate(batch):
@@ -159,15 +161,30 @@ async def write(session: AsyncSession,
         else:
             by_workspace[submission.credential.workspace_id].append((index, submission))
     for workspace_id in sorted(by_workspace):  # a fixed lock order across workspaces
-        outcomes.update(await _write_workspace(session, workspace_id, by_workspace[workspace_id]))
+        outcomes.update(await _write_workspace(session, workspace_id, by_workspace[workspace_id],
+                                               workspace_id in suppressing))
     return [outcomes[index] for index in range(len(batch))]
 
 
+async def _checks(session: AsyncSession, source_ids: list[uuid.UUID],
+                  workspace_ids: list[uuid.UUID]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The sources not revoked, and the workspaces that hold suppressed people: one
+    statement (each round trip of a commit also waits its turn on the event loop)."""
+    suppression = [CustomerService(session, workspace_id).privacy().any_suppressed_clause()
+                   for workspace_id in workspace_ids]
+    found = (await session.execute(select(active_source_count(source_ids), *suppression))).one()
+    active = (set(source_ids) if found[0] == len(source_ids)
+              else await active_sources(session, source_ids))
+    return active, {w for w, any_ in zip(workspace_ids, found[1:], strict=True) if any_}
+
+
 async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
-                           items: list[tuple[int, _Submission]]) -> dict[int, Outcome]:
+                           items: list[tuple[int, _Submission]],
+                           any_suppressed: bool) -> dict[int, Outcome]:
     now = utcnow()
-    suppressed_ids = await _suppressed_ids(session, workspace_id,
-                                           [row for _, s in items for row in s.rows])
+    suppressed_ids = (await _suppressed_ids(session, workspace_id,
+                                            [row for _, s in items for row in s.rows])
+                      if any_suppressed else set())
     kept = [(s.credential.source_id, row) for _, s in items for row in s.rows
             if not _is_suppressed(row, suppressed_ids)]
     stored_ids: set[str] = set()
@@ -224,8 +241,6 @@ async def _suppressed_ids(session: AsyncSession, workspace_id: uuid.UUID,
                           rows: list[dict[str, Any]]) -> set[str]:
     """The user and anonymous ids of people erased at their request, never to be tracked."""
     privacy = CustomerService(session, workspace_id).privacy()
-    if not await privacy.any_suppressed():
-        return set()
     identities = {Identity(IdentityKind.EXTERNAL_ID, "", row["user_id"])
                   for row in rows if row["user_id"] is not None}
     identities |= {Identity(IdentityKind.ANONYMOUS_ID, "", row["anonymous_id"])

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import ScalarSelect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit import idempotency
@@ -140,6 +141,13 @@ async def source_for_write_key(session: AsyncSession, write_key: str) -> SourceC
     if source.revoked_at is not None:
         raise Unauthorized("The write key's source was revoked.")
     return SourceCredential(workspace_id=source.workspace_id, source_id=source.id)
+
+
+def active_source_count(ids: Sequence[uuid.UUID]) -> ScalarSelect[int]:
+    """How many of these (distinct) sources are not revoked, as a clause: a caller checking
+    other things too asks in the same statement, and needs :func:`active_sources` only when
+    the count falls short."""
+    return repo.active_source_count(ids)
 
 
 async def active_sources(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ScalarSelect, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit.db import for_update
@@ -100,6 +100,11 @@ async def api_key_by_lookup(session: AsyncSession, lookup: str) -> ApiKey | None
 async def source_by_lookup(session: AsyncSession, lookup: str) -> Source | None:
     return (await session.execute(
         select(Source).where(Source.lookup == lookup))).scalar_one_or_none()
+
+
+def active_source_count(ids: Sequence[uuid.UUID]) -> ScalarSelect[int]:
+    return (select(func.count()).select_from(Source)
+            .where(Source.id.in_(ids), Source.revoked_at.is_(None)).scalar_subquery())
 
 
 async def active_source_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -1,0 +1,65 @@
+"""One commit of requests from several workspaces and sources checks each on its own.
+
+The commit asks in one statement whether its sources are still active and which of its
+workspaces hold suppressed people; these tests make that statement answer differently for
+the parts of one commit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+
+from cxprism.kit.db import Database
+from cxprism.kit.errors import Unauthorized
+from cxprism.tracking.ingest import Outcome, _Submission, write
+from cxprism.tracking.messages import Envelope, to_row
+from cxprism.workspaces.auth import SourceCredential
+from cxprism.workspaces.service import WorkspaceService
+from tests.fixtures.builders import Tenant
+from tests.tracking.helpers import Source, drain, make_source, post, stored_count, track
+from tests.tracking.test_timeline import customer_by_email
+
+
+def _submission(tenant: Tenant, source: Source, *messages: dict[str, object]) -> _Submission:
+    envelope = Envelope(datetime.now(UTC))
+    return _Submission(SourceCredential(tenant.workspace_id, source.id),
+                       [to_row(dict(m), envelope) for m in messages], 0)
+
+
+async def _suppress(client: httpx.AsyncClient, db: Database, tenant: Tenant,
+                    source: Source) -> None:
+    """Erase, with suppression, the person whose userId is 'gone'."""
+    await post(client, "/v1/identify", source, {"userId": "gone", "messageId": "i-gone",
+                                               "traits": {"email": "gone@example.com"}})
+    await drain(db)
+    customer_id = await customer_by_email(client, tenant, "gone@example.com")
+    erased = await client.post(f"/api/v1/customers/{customer_id}/erase",
+                               headers=tenant.headers, json={"suppress": True})
+    assert erased.status_code in (200, 201), erased.text
+
+
+async def test_a_revoked_source_and_a_suppressing_workspace_in_one_commit(
+        client: httpx.AsyncClient, db: Database, tenant: Tenant,
+        other_tenant: Tenant) -> None:
+    suppressing, revoked = await make_source(db, tenant), await make_source(db, tenant, "app")
+    plain = await make_source(db, other_tenant)
+    await _suppress(client, db, tenant, suppressing)
+    async with db.session() as session:
+        await WorkspaceService(session, tenant.workspace_id).revoke_source(revoked.id)
+        await session.commit()
+    before = await stored_count(db, tenant.workspace_id)
+    gone = {"type": "track", "event": "Back", "userId": "gone", "messageId": "back"}
+    batch = [_submission(tenant, suppressing, gone, track(1)),
+             _submission(tenant, revoked, track(2)),
+             _submission(other_tenant, plain, dict(gone, messageId="other-gone"), track(3))]
+    async with db.session() as session:
+        outcomes = await write(session, batch)
+        await session.commit()
+    assert outcomes[0] == Outcome(stored=1, deduplicated=0, suppressed=1)
+    assert isinstance(outcomes[1], Unauthorized)
+    # 'gone' was erased in the first workspace only: the other keeps its own 'gone'.
+    assert outcomes[2] == Outcome(stored=2, deduplicated=0, suppressed=0)
+    assert await stored_count(db, tenant.workspace_id) == before + 1
+    assert await stored_count(db, other_tenant.workspace_id) == 2
