@@ -215,8 +215,17 @@ def _cached(key: tuple[str, str, tuple[str, ...], str], build: Callable[[], str]
     return _SQL[key]
 
 
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_TYPES: dict[tuple[str, str], str] = {}
+
+
 def _sql_type(column: Column[Any]) -> str:
-    return str(column.type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    """The column's PostgreSQL type name, compiled once: a compile per call made a dialect
+    each time, cyclic garbage whose collection stalled the server for tens of ms."""
+    key = (column.table.name, column.name)
+    if key not in _TYPES:
+        _TYPES[key] = str(column.type.compile(dialect=_DIALECT))
+    return _TYPES[key]
 
 
 def _statement(table: Table, *, names: list[str], sources: list[str], selected: list[str],
