@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Exists
+from sqlalchemy import BindParameter, Exists
 
 from cxprism.config import get_settings
 from cxprism.customers import holders, schemas
@@ -25,7 +25,7 @@ from cxprism.customers.models import (
     DataSubjectRequest,
     Suppression,
 )
-from cxprism.customers.repository import PrivacyRepository
+from cxprism.customers.repository import PrivacyRepository, any_suppression_in
 from cxprism.kit import crypto, idempotency
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import Gone, NotFound
@@ -68,9 +68,6 @@ class PrivacyService:
     async def any_suppressed(self) -> bool:
         return await self.repo.any_suppression()
 
-    def any_suppressed_clause(self) -> Exists:
-        """:meth:`any_suppressed` as a clause, for a caller asking more in one statement."""
-        return self.repo.any_suppression_clause()
 
     async def suppressed_among(self, identities: Sequence[Identity]) -> set[Identity]:
         """Which of these identities belong to people erased with suppression."""
@@ -219,3 +216,9 @@ class PrivacyService:
 
 def _as_identities(rows: Sequence[Any]) -> list[Identity]:
     return [Identity(IdentityKind(r.kind), r.namespace, r.value) for r in rows]
+
+
+def any_suppressed_clause(workspace_id: uuid.UUID | BindParameter[Any]) -> Exists:
+    """:meth:`PrivacyService.any_suppressed` as a clause, for a caller asking more in one
+    statement; a bound parameter lets that caller build its statement once."""
+    return any_suppression_in(workspace_id)

@@ -212,11 +212,9 @@ class PrivacyRepository(WorkspaceRepository[DataSubjectRequest]):
                                             Suppression.digest.in_(digests)).limit(1)
         return (await self.session.execute(stmt)).first() is not None
 
-    def any_suppression_clause(self) -> Exists:
-        return exists().where(Suppression.workspace_id == self.workspace_id)
-
     async def any_suppression(self) -> bool:
-        return bool((await self.session.execute(select(self.any_suppression_clause()))).scalar())
+        found = await self.session.execute(select(any_suppression_in(self.workspace_id)))
+        return bool(found.scalar())
 
     async def existing_suppressions(self, digests: Sequence[str]) -> set[str]:
         stmt = select(Suppression.digest).where(Suppression.workspace_id == self.workspace_id,
@@ -226,3 +224,8 @@ class PrivacyRepository(WorkspaceRepository[DataSubjectRequest]):
     def add_row(self, row: Any) -> None:
         row.workspace_id = self.workspace_id
         self.session.add(row)
+
+
+def any_suppression_in(workspace_id: Any) -> Exists:
+    """Whether the workspace (a value or a bound parameter) holds any suppression."""
+    return exists().where(Suppression.workspace_id == workspace_id)

@@ -21,6 +21,7 @@ unstorable data cannot fail another's.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections import defaultdict, deque
@@ -28,11 +29,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.bus import events
 from cxprism.customers.identities import Identity, IdentityKind
+from cxprism.customers.privacy import any_suppressed_clause
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database
@@ -170,12 +172,21 @@ async def _checks(session: AsyncSession, source_ids: list[uuid.UUID],
                   workspace_ids: list[uuid.UUID]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
     """The sources not revoked, and the workspaces that hold suppressed people: one
     statement (each round trip of a commit also waits its turn on the event loop)."""
-    suppression = [CustomerService(session, workspace_id).privacy().any_suppressed_clause()
-                   for workspace_id in workspace_ids]
-    found = (await session.execute(select(active_source_count(source_ids), *suppression))).one()
+    params: dict[str, Any] = {"sources": source_ids}
+    params.update({f"workspace_{k}": w for k, w in enumerate(workspace_ids)})
+    found = (await session.execute(_checks_statement(len(workspace_ids)), params)).one()
     active = (set(source_ids) if found[0] == len(source_ids)
               else await active_sources(session, source_ids))
     return active, {w for w, any_ in zip(workspace_ids, found[1:], strict=True) if any_}
+
+
+@functools.cache
+def _checks_statement(workspaces: int) -> Select[*tuple[Any, ...]]:
+    """Built once per number of workspaces: an expression built per commit left cyclic
+    garbage behind, and collecting it stalls every request in flight."""
+    return select(active_source_count(bindparam("sources", expanding=True)),
+                  *(any_suppressed_clause(bindparam(f"workspace_{k}"))
+                    for k in range(workspaces)))
 
 
 async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,

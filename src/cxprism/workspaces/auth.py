@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import ScalarSelect
+from sqlalchemy import BindParameter, ScalarSelect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit import idempotency
@@ -143,10 +143,10 @@ async def source_for_write_key(session: AsyncSession, write_key: str) -> SourceC
     return SourceCredential(workspace_id=source.workspace_id, source_id=source.id)
 
 
-def active_source_count(ids: Sequence[uuid.UUID]) -> ScalarSelect[int]:
+def active_source_count(ids: Sequence[uuid.UUID] | BindParameter[Any]) -> ScalarSelect[int]:
     """How many of these (distinct) sources are not revoked, as a clause: a caller checking
     other things too asks in the same statement, and needs :func:`active_sources` only when
-    the count falls short."""
+    the count falls short. ``ids`` may be an expanding bound parameter."""
     return repo.active_source_count(ids)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ScalarSelect, delete, func, select
+from sqlalchemy import BindParameter, ScalarSelect, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cxprism.kit.db import for_update
@@ -102,7 +103,7 @@ async def source_by_lookup(session: AsyncSession, lookup: str) -> Source | None:
         select(Source).where(Source.lookup == lookup))).scalar_one_or_none()
 
 
-def active_source_count(ids: Sequence[uuid.UUID]) -> ScalarSelect[int]:
+def active_source_count(ids: Sequence[uuid.UUID] | BindParameter[Any]) -> ScalarSelect[int]:
     return (select(func.count()).select_from(Source)
             .where(Source.id.in_(ids), Source.revoked_at.is_(None)).scalar_subquery())
 
