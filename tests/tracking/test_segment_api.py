@@ -7,6 +7,7 @@ import gzip
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from cxprism.kit.db import Database
@@ -297,3 +298,19 @@ async def test_after_its_connections_die_the_ingestor_writes_on_fresh_ones(
     responses = [await post(client, "/v1/track", source, track(n)) for n in (2, 3)]
     assert [r.status_code for r in responses] == [200, 200]
     assert await stored_count(db) == 3
+
+
+async def test_the_ingestor_writes_on_one_kept_connection(
+        app: FastAPI, client: httpx.AsyncClient, source: Source) -> None:
+    """Its own pool, on SQLite too: opening a connection per commit (with its thread and
+    pragmas) cost more than a small commit itself."""
+    from sqlalchemy import event
+
+    from cxprism.tracking.gateway import gateway_of
+
+    engine = gateway_of(app.state).ingestor.db.engine.sync_engine
+    connects: list[object] = []
+    event.listen(engine, "connect", lambda *_: connects.append(1))
+    for n in range(3):
+        assert (await post(client, "/v1/track", source, track(n))).status_code == 200
+    assert len(connects) == 1

@@ -28,9 +28,10 @@ class Database:
     """One engine and one session factory per process."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False,
-                 pre_ping: bool = True) -> None:
+                 pre_ping: bool = True, keep_sqlite_connection: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size, echo=echo, pre_ping=pre_ping)
+        self.engine = make_engine(url, pool_size=pool_size, echo=echo, pre_ping=pre_ping,
+                                  keep_sqlite_connection=keep_sqlite_connection)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -49,20 +50,23 @@ class Database:
         The ping is a round trip on every checkout, about a millisecond of this process's
         time per commit; a writer that retries a failed write (its connection is then
         dropped, and a dropped connection makes the pool reconnect) does not need it. Its own
-        pool also keeps the writer from starving the API of connections. SQLite has no
-        pool: the database itself.
+        pool also keeps the writer from starving the API of connections. On SQLite the
+        writer keeps one connection open (everything else opens one per session): opening
+        one, with its thread and pragmas, cost more than a small commit itself.
         """
         if self.dialect != "postgresql":
-            return self
+            return Database(self.url, keep_sqlite_connection=True)
         return Database(self.url, pool_size=pool_size, pre_ping=False)
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False,
-                pre_ping: bool = True) -> AsyncEngine:
+                pre_ping: bool = True, keep_sqlite_connection: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One writer at a time: SQLite's own lock; WAL lets readers go on meanwhile.
+        pooling: dict[str, Any] = ({"pool_size": 1, "max_overflow": 0}
+                                   if keep_sqlite_connection else {"poolclass": NullPool})
         engine = create_async_engine(
-            url, echo=echo, poolclass=NullPool, connect_args={"timeout": 30}
+            url, echo=echo, connect_args={"timeout": 30}, **pooling
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
