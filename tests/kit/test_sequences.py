@@ -52,3 +52,33 @@ async def test_one_block_serves_many_runs_on_postgresql_and_one_run_on_sqlite(
     runs.forget()
     third = await _take(db, runs, 10)
     assert third.start >= first.start + BLOCK_SIZE  # a fresh block after forget()
+
+
+def test_event_loops_in_several_threads_get_disjoint_runs(db: Database) -> None:
+    """The runs are per process, and a process may run event loops in several threads."""
+    import sys
+    import threading
+
+    runs, taken = BlockRuns(SEQUENCE), []
+
+    def thread() -> None:
+        async def take_many() -> list[range]:
+            own = Database(db.url)
+            try:
+                return [await _take(own, runs, 7) for _ in range(60)]
+            finally:
+                await own.dispose()
+        taken.extend(asyncio.run(take_many()))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=thread) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(taken) == 240
+    assert _disjoint(taken)

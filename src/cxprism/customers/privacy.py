@@ -68,10 +68,13 @@ class PrivacyService:
     async def any_suppressed(self) -> bool:
         return await self.repo.any_suppression()
 
+    async def suppressed_among(self, identities: Sequence[Identity], *,
+                               known_any: bool = False) -> set[Identity]:
+        """Which of these identities belong to people erased with suppression.
 
-    async def suppressed_among(self, identities: Sequence[Identity]) -> set[Identity]:
-        """Which of these identities belong to people erased with suppression."""
-        if not identities or not await self.repo.any_suppression():
+        ``known_any``: the caller has just seen that the workspace holds suppressions (see
+        :func:`any_suppressed_clause`), so that is not asked again."""
+        if not identities or not (known_any or await self.repo.any_suppression()):
             return set()
         digests = {suppression_digest(self.workspace_id, i): i for i in identities}
         return {digests[d] for d in await self.repo.existing_suppressions(sorted(digests))}

@@ -59,7 +59,9 @@ def _plain(values: list[Any]) -> list[str]:
 
 
 def _numbers(values: list[Any]) -> list[str]:
-    return [NULL_MARK if v is None else str(int(v)) for v in values]
+    if not all(v is None or type(v) is int for v in values):
+        raise NotDelimitable  # True or 3.9 would pass as 1 or 3: the arrays' codec refuses
+    return [NULL_MARK if v is None else str(v) for v in values]
 
 
 def _repeating(values: list[Any], convert: Callable[[Any], str]) -> list[str]:

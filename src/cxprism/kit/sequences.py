@@ -11,6 +11,8 @@ PostgreSQL a writer pays one round trip per block instead of one per commit.
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import BigInteger, String, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,6 +54,7 @@ class BlockRuns:
     def __init__(self, name: str) -> None:
         self.name = name
         self._next = self._end = 0
+        self._lock = threading.Lock()
 
     async def take(self, session: AsyncSession, count: int) -> int:
         """The first of ``count`` consecutive numbers no one else gets."""
@@ -60,15 +63,18 @@ class BlockRuns:
         connection = await session.connection()
         if connection.dialect.name != "postgresql":
             return await reserve_block(session, self.name)
-        if self._end - self._next < count:
-            first = await reserve_block(session, self.name)
-            # No await from here on: a concurrent caller cannot take the same run.
-            self._next, self._end = first, first + BLOCK_SIZE
-        first = self._next
-        self._next += count
+        with self._lock:  # event loops in other threads of the process share the blocks
+            if self._end - self._next >= count:
+                first = self._next
+                self._next += count
+                return first
+        first = await reserve_block(session, self.name)
+        with self._lock:  # the caller's run comes first; a block another caller took is lost
+            self._next, self._end = first + count, first + BLOCK_SIZE
         return first
 
     def forget(self) -> None:
         """Drop the block held (after a failed write: the database may have been restored,
         and its sequence handed the block out again)."""
-        self._next = self._end = 0
+        with self._lock:
+            self._next = self._end = 0

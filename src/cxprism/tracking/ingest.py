@@ -258,7 +258,7 @@ async def _suppressed_ids(session: AsyncSession, workspace_id: uuid.UUID,
                    for row in rows if row["anonymous_id"] is not None}
     if not identities:
         return set()
-    found = await privacy.suppressed_among(sorted(identities))
+    found = await privacy.suppressed_among(sorted(identities), known_any=True)
     return {f"{identity.kind.value}:{identity.value}" for identity in found}
 
 
