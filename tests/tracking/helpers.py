@@ -64,3 +64,23 @@ def track(n: int = 0, **extra: Any) -> dict[str, Any]:
 async def post(client: httpx.AsyncClient, path: str, source: Source, body: Any,
                **headers: str) -> httpx.Response:
     return await client.post(path, json=body, headers={**source.basic, **headers})
+
+
+async def customer_by_email(client: httpx.AsyncClient, tenant: Tenant, email: str) -> str:
+    response = await client.get("/api/v1/customers/lookup", headers=tenant.headers,
+                                params={"kind": "email", "value": email})
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+async def erase_with_suppression(client: httpx.AsyncClient, db: Database, tenant: Tenant,
+                                 source: Source, identify: dict[str, Any]) -> None:
+    """Track ``identify`` (its ``traits.email`` names the person), then erase that person
+    with suppression, as they would ask to be."""
+    await post(client, "/v1/identify", source, identify)
+    await drain(db)
+    customer_id = await customer_by_email(client, tenant, identify["traits"]["email"])
+    erased = await client.post(f"/api/v1/customers/{customer_id}/erase",
+                               headers=tenant.headers, json={"suppress": True})
+    assert erased.status_code in (200, 201), erased.text
+

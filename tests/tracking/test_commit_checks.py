@@ -18,8 +18,13 @@ from cxprism.tracking.messages import Envelope, to_row
 from cxprism.workspaces.auth import SourceCredential
 from cxprism.workspaces.service import WorkspaceService
 from tests.fixtures.builders import Tenant
-from tests.tracking.helpers import Source, drain, make_source, post, stored_count, track
-from tests.tracking.test_timeline import customer_by_email
+from tests.tracking.helpers import (
+    Source,
+    erase_with_suppression,
+    make_source,
+    stored_count,
+    track,
+)
 
 
 def _submission(tenant: Tenant, source: Source, *messages: dict[str, object]) -> _Submission:
@@ -28,24 +33,13 @@ def _submission(tenant: Tenant, source: Source, *messages: dict[str, object]) ->
                        [to_row(dict(m), envelope) for m in messages], 0)
 
 
-async def _suppress(client: httpx.AsyncClient, db: Database, tenant: Tenant,
-                    source: Source) -> None:
-    """Erase, with suppression, the person whose userId is 'gone'."""
-    await post(client, "/v1/identify", source, {"userId": "gone", "messageId": "i-gone",
-                                               "traits": {"email": "gone@example.com"}})
-    await drain(db)
-    customer_id = await customer_by_email(client, tenant, "gone@example.com")
-    erased = await client.post(f"/api/v1/customers/{customer_id}/erase",
-                               headers=tenant.headers, json={"suppress": True})
-    assert erased.status_code in (200, 201), erased.text
-
-
 async def test_a_revoked_source_and_a_suppressing_workspace_in_one_commit(
         client: httpx.AsyncClient, db: Database, tenant: Tenant,
         other_tenant: Tenant) -> None:
     suppressing, revoked = await make_source(db, tenant), await make_source(db, tenant, "app")
     plain = await make_source(db, other_tenant)
-    await _suppress(client, db, tenant, suppressing)
+    await erase_with_suppression(client, db, tenant, suppressing, {
+        "userId": "gone", "messageId": "i-gone", "traits": {"email": "gone@example.com"}})
     async with db.session() as session:
         await WorkspaceService(session, tenant.workspace_id).revoke_source(revoked.id)
         await session.commit()

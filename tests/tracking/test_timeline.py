@@ -7,7 +7,14 @@ import pytest
 
 from cxprism.kit.db import Database
 from tests.fixtures.builders import Tenant
-from tests.tracking.helpers import Source, drain, make_source, post
+from tests.tracking.helpers import (
+    Source,
+    customer_by_email,
+    drain,
+    erase_with_suppression,
+    make_source,
+    post,
+)
 
 
 @pytest.fixture
@@ -19,13 +26,6 @@ def page(n: int, anonymous_id: str, **extra: object) -> dict[str, object]:
     return {"type": "page", "name": f"Page {n}", "anonymousId": anonymous_id,
             "messageId": f"page-{anonymous_id}-{n}",
             "timestamp": f"2026-11-20T10:0{n}:00Z", "properties": {"path": f"/p/{n}"}, **extra}
-
-
-async def customer_by_email(client: httpx.AsyncClient, tenant: Tenant, email: str) -> str:
-    response = await client.get("/api/v1/customers/lookup", headers=tenant.headers,
-                                params={"kind": "email", "value": email})
-    assert response.status_code == 200, response.text
-    return str(response.json()["id"])
 
 
 async def timeline(client: httpx.AsyncClient, tenant: Tenant, customer_id: str,
@@ -169,14 +169,9 @@ async def test_group_calls_record_accounts_and_membership(
 
 async def test_events_of_an_erased_suppressed_customer_are_dropped(
         client: httpx.AsyncClient, db: Database, tenant: Tenant, source: Source) -> None:
-    await post(client, "/v1/identify", source, {"userId": "gone", "anonymousId": "dev-g",
-                                               "messageId": "i-gone",
-                                               "traits": {"email": "gone@example.com"}})
-    await drain(db)
-    customer_id = await customer_by_email(client, tenant, "gone@example.com")
-    erased = await client.post(f"/api/v1/customers/{customer_id}/erase",
-                               headers=tenant.headers, json={"suppress": True})
-    assert erased.status_code in (200, 201), erased.text
+    await erase_with_suppression(client, db, tenant, source, {
+        "userId": "gone", "anonymousId": "dev-g", "messageId": "i-gone",
+        "traits": {"email": "gone@example.com"}})
     later = [{"type": "track", "event": "Came back", "userId": "gone", "messageId": "back"},
              {"type": "page", "anonymousId": "dev-g", "messageId": "back-anon"},
              {"type": "track", "event": "Other", "userId": "someone", "messageId": "other"}]
