@@ -52,16 +52,24 @@ def json_text(value: Any) -> str | None:
 # --- the delimited text form -------------------------------------------------------------
 
 
-def _plain(values: list[Any]) -> list[str]:
-    if None not in values:
-        return values
-    return [NULL_MARK if v is None else v for v in values]
+def _joined(texts: list[str], values: list[Any]) -> str:
+    """The texts joined, refused unless the server will split them back into ``values``."""
+    text = SEPARATOR.join(texts)
+    if (text.count(SEPARATOR) != len(values) - 1 or text.count(NULL_MARK) != values.count(None)
+            or text == ""):
+        raise NotDelimitable
+    return text
 
 
-def _numbers(values: list[Any]) -> list[str]:
+def _plain(values: list[Any]) -> str:
+    return _joined(values if None not in values
+                   else [NULL_MARK if v is None else v for v in values], values)
+
+
+def _numbers(values: list[Any]) -> str:
     if not all(v is None or type(v) is int for v in values):
         raise NotDelimitable  # True or 3.9 would pass as 1 or 3: the arrays' codec refuses
-    return [NULL_MARK if v is None else str(v) for v in values]
+    return _joined([NULL_MARK if v is None else str(v) for v in values], values)
 
 
 def _repeating(values: list[Any], convert: Callable[[Any], str]) -> list[str]:
@@ -78,13 +86,13 @@ def _repeating(values: list[Any], convert: Callable[[Any], str]) -> list[str]:
 _UNSET = object()
 
 
-def _uuids(values: list[Any]) -> list[str]:
-    return _repeating(values, str)
+def _uuids(values: list[Any]) -> str:
+    return _joined(_repeating(values, str), values)
 
 
-def _micros(values: list[Any]) -> list[str]:
+def _micros(values: list[Any]) -> str:
     try:
-        return _repeating(values, _micro_text)
+        return _joined(_repeating(values, _micro_text), values)
     except TypeError:  # a naive datetime: the arrays' codec knows what to do with it
         raise NotDelimitable from None
 
@@ -93,23 +101,18 @@ def _micro_text(value: datetime) -> str:
     return str((value - _EPOCH) // _MICROSECOND)
 
 
-def _json(values: list[Any]) -> list[str]:
-    return [NULL_MARK if (t := json_text(v)) is None else t for v in values]
-
-
-def _json_joined(values: list[Any]) -> str | None:
-    """The pre-serialised texts joined as bytes and decoded once; None if some are not.
-
-    Needs no separator check: JSON text cannot hold a raw control character (the grammar
-    allows only space, tab, CR and LF outside strings, and strings must escape them)."""
+def _json(values: list[Any]) -> str:
+    """Texts a caller serialised (kit.db.JSONText) are joined as bytes and decoded once, with
+    no separator check: JSON text cannot hold a raw control character (the grammar allows
+    only space, tab, CR and LF outside strings, and strings must escape them)."""
     texts = [getattr(v, "text", None) for v in values]
-    if not all(type(t) is bytes for t in texts):
-        return None
-    return _SEPARATOR_BYTES.join(texts).decode()  # type: ignore[arg-type]
+    if all(type(t) is bytes for t in texts):
+        return _SEPARATOR_BYTES.join(texts).decode()  # type: ignore[arg-type]
+    return _joined([NULL_MARK if (t := json_text(v)) is None else t for v in values], values)
 
 
 _SEPARATOR_BYTES = SEPARATOR.encode()
-_Encoder = Callable[[list[Any]], list[str]]
+_Encoder = Callable[[list[Any]], str]
 
 
 def _text_form(sql_type: str) -> tuple[_Encoder, str, str] | None:
@@ -128,13 +131,6 @@ def _text_form(sql_type: str) -> tuple[_Encoder, str, str] | None:
     return None
 
 
-def _checked(text: str, count: int, nulls: int) -> str:
-    if (text.count(SEPARATOR) != count - 1 or text.count(NULL_MARK) != nulls
-            or text == ""):
-        raise NotDelimitable
-    return text
-
-
 def _column_values(rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
     try:
         return list(map(itemgetter(name), rows))
@@ -149,11 +145,7 @@ def delimited(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         form = _text_form(_sql_type(column))
         if form is None:
             raise NotDelimitable
-        values = _column_values(rows, column.name)
-        joined = _json_joined(values) if form[0] is _json else None
-        if joined is None:
-            joined = _checked(SEPARATOR.join(form[0](values)), len(values), values.count(None))
-        params.append(joined)
+        params.append(form[0](_column_values(rows, column.name)))
     return params
 
 
