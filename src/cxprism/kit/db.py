@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Insert, Select, Table, any_, bindparam, ev
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
-from cxprism.kit import pg_unnest
+from cxprism.kit import pg_codecs, pg_unnest
 
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
@@ -28,10 +29,13 @@ class Database:
     """One engine and one session factory per process."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False,
-                 pre_ping: bool = True, keep_sqlite_connection: bool = False) -> None:
+                 pre_ping: bool = True, keep_sqlite_connection: bool = False,
+                 fast_timestamps: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, echo=echo, pre_ping=pre_ping,
                                   keep_sqlite_connection=keep_sqlite_connection)
+        if fast_timestamps and self.dialect == "postgresql":
+            pg_codecs.use_fast_timestamps(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -52,11 +56,12 @@ class Database:
         dropped, and a dropped connection makes the pool reconnect) does not need it. Its own
         pool also keeps the writer from starving the API of connections. On SQLite the
         writer keeps one connection open (everything else opens one per session): opening
-        one, with its thread and pragmas, cost more than a small commit itself.
+        one, with its thread and pragmas, cost more than a small commit itself. On
+        PostgreSQL its connections also encode timestamps faster (kit.pg_codecs).
         """
         if self.dialect != "postgresql":
             return Database(self.url, keep_sqlite_connection=True)
-        return Database(self.url, pool_size=pool_size, pre_ping=False)
+        return Database(self.url, pool_size=pool_size, pre_ping=False, fast_timestamps=True)
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False,
@@ -158,7 +163,7 @@ def for_update(dialect: str, stmt: SelectT) -> SelectT:
     return stmt.execution_options(**_FRESH)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen one costs twice as much to make, once a row
 class JSONText:
     """A JSON value serialised once by the caller, with the value for backends that want it."""
 
@@ -212,6 +217,61 @@ async def copy_rows(session: AsyncSession, table: Table, columns: Sequence[str],
         await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy opens it lazily
     await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
         table.name, records=records, columns=list(columns))
+
+
+UNIQUE_VIOLATION = "23505"  # the SQLSTATE
+
+
+class RowsConflict(Exception):
+    """A load that does not skip conflicts met a key stored already. Its transaction is
+    aborted: roll back, then write again with :func:`insert_many_ignore`."""
+
+
+async def copy_new_rows(session: AsyncSession, table: Table,
+                        rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (every column of ``table``; JSON as :class:`JSONText` or plain
+    values), raising :class:`RowsConflict` if any key is taken.
+
+    For rows that are nearly always new. PostgreSQL gets a binary COPY, which costs the
+    database about 40% less per row than :func:`insert_many_ignore`'s statement: that one
+    must split and cast every column, then check each key before its insert.
+    """
+    if not rows:
+        return
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        plain = [{k: v.value if isinstance(v, JSONText) else v for k, v in row.items()}
+                 for row in rows]
+        try:
+            await session.execute(table.insert(), plain)
+        except IntegrityError as exc:
+            raise RowsConflict(str(exc.orig)) from exc
+        return
+    columns, records = _copy_records(table, rows)
+    raw = await connection.get_raw_connection()
+    if not raw.driver_connection.is_in_transaction():  # type: ignore[union-attr]
+        await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy opens it lazily
+    try:
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            table.name, records=records, columns=columns)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:  # asyncpg's own error
+            raise RowsConflict(str(exc)) from exc
+        raise
+
+
+def _copy_records(table: Table, rows: Sequence[Mapping[str, Any]]
+                  ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The column names and one tuple of values per row (JSON as text), built column by
+    column: picking a column out and zipping the columns runs in C, a loop over rows not."""
+    names = [c.name for c in table.columns]
+    columns = [_json_texts(pg_unnest.column_values(rows, c.name)) if pg_unnest.is_json(c)
+               else pg_unnest.column_values(rows, c.name) for c in table.columns]
+    return names, list(zip(*columns, strict=True))
+
+
+def _json_texts(values: list[Any]) -> list[str | None]:
+    return [v.text.decode() if type(v) is JSONText else pg_unnest.json_text(v) for v in values]
 
 
 async def _insert_many_sqlite(session: AsyncSession, table: Table,

@@ -41,6 +41,10 @@ class NotDelimitable(ValueError):
     """This batch cannot go in the delimited text form; send arrays."""
 
 
+def is_json(column: Column[Any]) -> bool:
+    return _sql_type(column) in ("JSON", "JSONB")
+
+
 def json_text(value: Any) -> str | None:
     """A JSON column's value as text: a caller's pre-serialised bytes, or serialised here."""
     text = getattr(value, "text", None)  # kit.db.JSONText
@@ -131,7 +135,7 @@ def _text_form(sql_type: str) -> tuple[_Encoder, str, str] | None:
     return None
 
 
-def _column_values(rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
+def column_values(rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
     try:
         return list(map(itemgetter(name), rows))
     except KeyError:  # a row without the column: NULL there
@@ -145,7 +149,7 @@ def delimited(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         form = _text_form(_sql_type(column))
         if form is None:
             raise NotDelimitable
-        params.append(form[0](_column_values(rows, column.name)))
+        params.append(form[0](column_values(rows, column.name)))
     return params
 
 

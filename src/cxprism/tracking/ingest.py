@@ -14,8 +14,13 @@ carries its per-source counters, and the outbox delivers those in commit order, 
 consumers read every commit's events, in commit order, and the counters are added
 exactly once without a row that every commit of a source would have to lock.
 
-If a combined write fails, each request is written again on its own, so one request's
-unstorable data cannot fail another's.
+Rows are loaded as if their message ids were new (kit.db.copy_new_rows: COPY on
+PostgreSQL, which costs the database far less than an insert that skips stored ids). A
+replayed or retried id fails that load whole; the commit is then written again skipping
+stored ids, and so are the next few, since a replay tends to go on for a while.
+
+If a combined write fails otherwise, each request is written again on its own, so one
+request's unstorable data cannot fail another's.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from cxprism.customers.identities import Identity, IdentityKind
 from cxprism.customers.privacy import any_suppressed_clause
 from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
-from cxprism.kit.db import Database
+from cxprism.kit.db import Database, RowsConflict
 from cxprism.kit.errors import Unauthorized
 from cxprism.tracking import repository as repo
 from cxprism.workspaces.auth import SourceCredential, active_source_count, active_sources
@@ -47,6 +52,7 @@ log = logging.getLogger("cxprism.tracking")
 MAX_ROWS_PER_COMMIT = 5000
 POSTGRES_FLUSHERS = 4  # SQLite has one writer: one flusher
 BACKLOG_FOR_ANOTHER_FLUSHER = 500  # rows queued (5 batch requests of 100)
+CAREFUL_COMMITS_AFTER_CONFLICT = 20  # skip stored ids from the start for this many commits
 APPENDED = "tracking.events_appended"
 
 
@@ -75,6 +81,7 @@ class Ingestor:
         self._queue: deque[_Submission] = deque()
         self._running: set[asyncio.Task[None]] = set()
         self._queued_rows = 0
+        self._careful_commits = 0
 
     async def submit(self, credential: SourceCredential, rows: list[dict[str, Any]],
                      rejected: int) -> Outcome:
@@ -102,12 +109,25 @@ class Ingestor:
         while self._queue:
             batch = self._take()
             try:
-                await self._write_and_answer(batch)
+                await self._write_optimistically(batch)
             except Exception:
                 log.exception("a combined tracking write failed; writing its requests apart")
                 repo.forget_reserved_seqs()
                 for submission in batch:
                     await self._write_alone(submission)
+
+    async def _write_optimistically(self, batch: list[_Submission]) -> None:
+        if self._careful_commits == 0:
+            try:
+                await self._write_and_answer(batch, optimistic=True)
+                return
+            except RowsConflict:
+                log.debug("a stored message id came again; skipping stored ids for a while")
+                repo.forget_reserved_seqs()
+                self._careful_commits = CAREFUL_COMMITS_AFTER_CONFLICT
+        else:
+            self._careful_commits -= 1
+        await self._write_and_answer(batch, optimistic=False)
 
     def _take(self) -> list[_Submission]:
         batch: list[_Submission] = []
@@ -127,9 +147,10 @@ class Ingestor:
             if submission.future is not None and not submission.future.done():
                 submission.future.set_exception(exc)
 
-    async def _write_and_answer(self, batch: list[_Submission]) -> None:
+    async def _write_and_answer(self, batch: list[_Submission], *,
+                                optimistic: bool = False) -> None:
         async with self.db.session() as session:
-            outcomes = await write(session, batch)
+            outcomes = await write(session, batch, optimistic=optimistic)
             await session.commit()
         for submission, outcome in zip(batch, outcomes, strict=True):
             future = submission.future
@@ -150,9 +171,10 @@ async def write_rows(session: AsyncSession, credential: SourceCredential,
     return outcome
 
 
-async def write(session: AsyncSession,
-                batch: Sequence[_Submission]) -> list[Outcome | Exception]:
-    """Write a batch in ``session``'s transaction (not committed); one outcome per request."""
+async def write(session: AsyncSession, batch: Sequence[_Submission], *,
+                optimistic: bool = False) -> list[Outcome | Exception]:
+    """Write a batch in ``session``'s transaction (not committed); one outcome per request.
+    ``optimistic``: see repository.insert_events."""
     active, suppressing = await _checks(session, sorted({s.credential.source_id for s in batch}),
                                         sorted({s.credential.workspace_id for s in batch}))
     outcomes: dict[int, Outcome | Exception] = {}
@@ -164,7 +186,7 @@ async def write(session: AsyncSession,
             by_workspace[submission.credential.workspace_id].append((index, submission))
     for workspace_id in sorted(by_workspace):  # a fixed lock order across workspaces
         outcomes.update(await _write_workspace(session, workspace_id, by_workspace[workspace_id],
-                                               workspace_id in suppressing))
+                                               workspace_id in suppressing, optimistic))
     return [outcomes[index] for index in range(len(batch))]
 
 
@@ -191,7 +213,7 @@ def _checks_statement(workspaces: int) -> Select[*tuple[Any, ...]]:
 
 async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
                            items: list[tuple[int, _Submission]],
-                           any_suppressed: bool) -> dict[int, Outcome]:
+                           any_suppressed: bool, optimistic: bool) -> dict[int, Outcome]:
     now = utcnow()
     suppressed_ids = (await _suppressed_ids(session, workspace_id,
                                             [row for _, s in items for row in s.rows])
@@ -205,7 +227,8 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
             row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
         # In message-id order: two commits holding the same ids lock them in one order.
         stored_ids = set(await repo.insert_events(
-            session, sorted((row for _, row in kept), key=lambda row: row["message_id"])))
+            session, sorted((row for _, row in kept), key=lambda row: row["message_id"]),
+            optimistic=optimistic))
     outcomes = _tally(items, suppressed_ids, stored_ids)
     # The per-source counters ride on the commit's event and are added by a consumer: an
     # upsert here would hold the counter row's lock to the end of the commit and so

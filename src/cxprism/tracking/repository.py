@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cxprism.kit.db import dialect_insert, insert_many_ignore
+from cxprism.kit.db import copy_new_rows, dialect_insert, insert_many_ignore
 from cxprism.kit.repository import WorkspaceRepository
 from cxprism.kit.sequences import BlockRuns
 from cxprism.tracking.models import (
@@ -62,8 +62,23 @@ def forget_reserved_seqs() -> None:
     _SEQS.forget()
 
 
-async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Store rows whose message id is new to their workspace; the message ids stored."""
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]], *,
+                        optimistic: bool = False) -> list[str]:
+    """Store rows whose message id is new to their workspace; the message ids stored.
+
+    ``optimistic``: load them as if none were stored already (kit.db.copy_new_rows, far
+    cheaper for the database), raising RowsConflict, with the transaction aborted, if one
+    was. A message id twice among ``rows`` is stored once either way, the first row.
+    """
+    if optimistic:
+        ids = [row["message_id"] for row in rows]
+        if len(set(ids)) < len(ids):  # rare: keep the first row of each id, in order
+            first_of_each: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                first_of_each.setdefault(row["message_id"], row)
+            ids, rows = list(first_of_each), list(first_of_each.values())
+        await copy_new_rows(session, EVENTS, rows)  # type: ignore[arg-type]
+        return ids
     return await insert_many_ignore(session, EVENTS, rows,  # type: ignore[arg-type]
                                     ["workspace_id", "message_id"], "message_id")
 
