@@ -94,3 +94,20 @@ def test_outbound_templates_budgets_and_the_kill_switch(cli_env: None, tenant: T
     missing = runner.invoke(app, ["outbound", "show", "0190a000-0000-7000-8000-000000000000",
                                   *slug])
     assert missing.exit_code == 1 and "Send not found" in missing.output
+
+
+def test_each_process_of_a_multi_process_server_tunes_its_garbage_collector(
+        tmp_path: Path) -> None:
+    """uvicorn starts each of ``serve --processes N``'s processes afresh: the app factory
+    they run must tune the collector itself (they once ran at the defaults)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CXPRISM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
+    probe = ("import gc; from cxprism.cli import server_app_of_process; "
+             "before = gc.get_threshold(); server_app_of_process(); "
+             "print(before, gc.get_threshold(), gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.split("\n")[0]
+    assert out == "(700, 10, 10) (50000, 20, 20) True"

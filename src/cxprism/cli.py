@@ -72,7 +72,18 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
         return
     # Each process builds its own app from the environment (uvicorn needs an import path).
     os.environ["CXPRISM_EMBEDDED_WORKERS"] = "true" if workers else "false"
-    uvicorn.run("cxprism.app:create_server_app", factory=True, workers=processes, **options)
+    uvicorn.run("cxprism.cli:server_app_of_process", factory=True, workers=processes,
+                **options)
+
+
+def server_app_of_process() -> Any:
+    """The app each of ``serve --processes N``'s processes builds: uvicorn starts them
+    afresh, so each tunes its own garbage collector (it once ran at the defaults, and
+    collected so often that two processes took more CPU than one for fewer events)."""
+    from cxprism.app import create_server_app
+
+    _tune_garbage_collector()
+    return create_server_app()
 
 
 def _tune_garbage_collector() -> None:
