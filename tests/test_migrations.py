@@ -39,3 +39,17 @@ async def test_the_id_indexes_of_tracked_events_are_partial(db: Database) -> Non
         definitions = dict((await connection.execute(text(query))).all())
     assert "user_id IS NOT NULL" in definitions["ix_tracked_events_user"]
     assert "anonymous_id IS NOT NULL" in definitions["ix_tracked_events_anonymous"]
+
+
+async def test_the_ids_of_tracked_events_compare_as_bytes_on_postgresql(db: Database) -> None:
+    """Migration 0011's collation, checked here as alembic may not compare collations."""
+    from sqlalchemy import text
+
+    if db.dialect != "postgresql":
+        return  # SQLite compares bytes already (BINARY)
+    async with db.engine.connect() as connection:
+        collations = dict((await connection.execute(text(
+            "SELECT column_name, collation_name FROM information_schema.columns "
+            "WHERE table_name = 'tracked_events' AND collation_name IS NOT NULL"))).all())
+    assert collations == dict.fromkeys(
+        ["message_id", "user_id", "anonymous_id", "group_id", "previous_id"], "C")

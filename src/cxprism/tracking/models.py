@@ -13,6 +13,12 @@ from cxprism.kit.models import Base
 from cxprism.kit.types import VerbatimJSON
 
 
+# Opaque ids compare as bytes on PostgreSQL: a linguistic collation's strcoll was most of
+# the cost of the indexes that hold them, and their order means nothing. SQLite compares
+# bytes already.
+OpaqueId = String(255).with_variant(String(255, collation="C"), "postgresql")
+
+
 class TrackedEvent(Base):
     """One Segment message, stored once per workspace and ``message_id``.
 
@@ -40,13 +46,13 @@ class TrackedEvent(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     source_id: Mapped[uuid.UUID]
-    message_id: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str] = mapped_column(OpaqueId)
     type: Mapped[str] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(255))
-    user_id: Mapped[str | None] = mapped_column(String(255))
-    anonymous_id: Mapped[str | None] = mapped_column(String(255))
-    group_id: Mapped[str | None] = mapped_column(String(255))
-    previous_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(OpaqueId)
+    anonymous_id: Mapped[str | None] = mapped_column(OpaqueId)
+    group_id: Mapped[str | None] = mapped_column(OpaqueId)
+    previous_id: Mapped[str | None] = mapped_column(OpaqueId)
     timestamp: Mapped[datetime]
     original_timestamp: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
