@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Insert, Select, Table, any_, bindparam, ev
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
-from cxprism.kit import pg_codecs, pg_unnest
+from cxprism.kit import pg_codecs, pg_unnest, sqlite_wal
 
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
@@ -37,15 +38,20 @@ class Database:
         if fast_timestamps and self.dialect == "postgresql":
             pg_codecs.use_fast_timestamps(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.checkpointer: sqlite_wal.WalCheckpointer | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def session(self) -> AsyncSession:
+        if self.checkpointer is not None:
+            self.checkpointer.ensure_running()
         return self.sessionmaker()
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
         await self.engine.dispose()
 
     def dedicated(self, pool_size: int) -> Database:
@@ -56,11 +62,18 @@ class Database:
         dropped, and a dropped connection makes the pool reconnect) does not need it. Its own
         pool also keeps the writer from starving the API of connections. On SQLite the
         writer keeps one connection open (everything else opens one per session): opening
-        one, with its thread and pragmas, cost more than a small commit itself. On
-        PostgreSQL its connections also encode timestamps faster (kit.pg_codecs).
+        one, with its thread and pragmas, cost more than a small commit itself, and its
+        write-ahead log is checkpointed in the background, not inside its commits
+        (kit.sqlite_wal). On PostgreSQL its connections encode timestamps faster
+        (kit.pg_codecs).
         """
         if self.dialect != "postgresql":
-            return Database(self.url, keep_sqlite_connection=True)
+            writer = Database(self.url, keep_sqlite_connection=True)
+            path = make_url(self.url).database
+            if path:
+                event.listen(writer.engine.sync_engine, "connect", sqlite_wal.no_autocheckpoint)
+                writer.checkpointer = sqlite_wal.WalCheckpointer(path)
+            return writer
         return Database(self.url, pool_size=pool_size, pre_ping=False, fast_timestamps=True)
 
 

@@ -222,7 +222,10 @@ def _sql_type(column: Column[Any]) -> str:
     each time, cyclic garbage whose collection stalled the server for tens of ms."""
     key = (column.table.name, column.name)
     if key not in _TYPES:
-        _TYPES[key] = str(column.type.compile(dialect=_DIALECT))
+        # The type without its collation: ``$1::VARCHAR(255) COLLATE "C"[]`` is no syntax,
+        # and the column applies its own collation to what is stored.
+        compiled = str(column.type.compile(dialect=_DIALECT))
+        _TYPES[key] = compiled.split(" COLLATE ", 1)[0]
     return _TYPES[key]
 
 

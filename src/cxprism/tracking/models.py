@@ -12,7 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cxprism.kit.models import Base
 from cxprism.kit.types import VerbatimJSON
 
-
 # Opaque ids compare as bytes on PostgreSQL: a linguistic collation's strcoll was most of
 # the cost of the indexes that hold them, and their order means nothing. SQLite compares
 # bytes already.
