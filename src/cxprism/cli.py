@@ -66,9 +66,10 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     if processes > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite takes one writer at a time: serving one process.")
         processes = 1
-    _tune_garbage_collector()
     if processes == 1:
-        uvicorn.run(create_server_app(settings, run_workers=workers), **options)
+        server_app = create_server_app(settings, run_workers=workers)
+        _tune_garbage_collector()  # after building the app: its objects live for good too
+        uvicorn.run(server_app, **options)
         return
     # Each process builds its own app from the environment (uvicorn needs an import path).
     os.environ["CXPRISM_EMBEDDED_WORKERS"] = "true" if workers else "false"
@@ -82,8 +83,9 @@ def server_app_of_process() -> Any:
     collected so often that two processes took more CPU than one for fewer events)."""
     from cxprism.app import create_server_app
 
+    server_app = create_server_app()
     _tune_garbage_collector()
-    return create_server_app()
+    return server_app
 
 
 def _tune_garbage_collector() -> None:

@@ -70,3 +70,15 @@ async def test_a_row_without_a_column_stores_null_there(db: Database) -> None:
         await session.commit()
     [stored] = await _stored(db, workspace_id)
     assert (stored["name"], stored["user_id"]) == (None, None)
+
+
+async def test_a_broken_constraint_other_than_a_taken_key_is_not_a_conflict(
+        db: Database) -> None:
+    """Only a stored key sends a commit down the careful path; a NULL where none may go is
+    an error of its own (on SQLite too, where every constraint is an IntegrityError)."""
+    row = {**_row(uuid.uuid4(), 1, "m-1", VALUES), "type": None}
+    async with db.session() as session:
+        with pytest.raises(Exception) as raised:
+            await copy_new_rows(session, TABLE, [row])
+        await session.rollback()
+    assert not isinstance(raised.value, RowsConflict)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from cxprism.kit import sqlite_wal
 from cxprism.kit.db import Database
 
 
@@ -44,3 +45,22 @@ async def test_the_writers_commits_never_checkpoint_and_the_checkpointer_does(
     finally:
         await writer.dispose()
     assert writer.checkpointer is not None and writer.checkpointer._task is None
+
+
+@pytest.mark.parametrize(("database", "path"), [
+    ("/var/lib/cxprism.db", "/var/lib/cxprism.db"), (":memory:", None), ("", None),
+    (None, None), ("file:cxprism.db?mode=rwc", None)])
+def test_only_a_plain_file_gets_a_checkpointer(database: str | None, path: str | None) -> None:
+    assert sqlite_wal.checkpointable_path(database) == path
+
+
+async def test_a_checkpointer_that_died_still_stops_quietly(tmp_path: Path) -> None:
+    checkpointer = sqlite_wal.WalCheckpointer(str(tmp_path / "missing-dir" / "x.db"), 0.01)
+    checkpointer.ensure_running()
+    for _ in range(100):  # it cannot open its database: it dies, and says so in the log
+        await asyncio.sleep(0.01)
+        if checkpointer._task is not None and checkpointer._task.done():
+            break
+    assert checkpointer._task is not None and checkpointer._task.done()
+    await checkpointer.stop()
+    assert checkpointer._task is None

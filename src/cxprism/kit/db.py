@@ -69,8 +69,8 @@ class Database:
         """
         if self.dialect != "postgresql":
             writer = Database(self.url, keep_sqlite_connection=True)
-            path = make_url(self.url).database
-            if path:
+            path = sqlite_wal.checkpointable_path(make_url(self.url).database)
+            if path is not None:
                 event.listen(writer.engine.sync_engine, "connect", sqlite_wal.no_autocheckpoint)
                 writer.checkpointer = sqlite_wal.WalCheckpointer(path)
             return writer
@@ -233,6 +233,7 @@ async def copy_rows(session: AsyncSession, table: Table, columns: Sequence[str],
 
 
 UNIQUE_VIOLATION = "23505"  # the SQLSTATE
+_SQLITE_KEY_TAKEN = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 
 
 class RowsConflict(Exception):
@@ -258,7 +259,9 @@ async def copy_new_rows(session: AsyncSession, table: Table,
         try:
             await session.execute(table.insert(), plain)
         except IntegrityError as exc:
-            raise RowsConflict(str(exc.orig)) from exc
+            if getattr(exc.orig, "sqlite_errorname", None) in _SQLITE_KEY_TAKEN:
+                raise RowsConflict(str(exc.orig)) from exc
+            raise  # NOT NULL, CHECK, a foreign key: not a stored key
         return
     columns, records = _copy_records(table, rows)
     raw = await connection.get_raw_connection()

@@ -5,8 +5,9 @@ commit, and every request waiting on it, then waits for the copy into the databa
 and its fsync, hundreds of milliseconds at the 99th percentile of ``/v1/track``. A hot
 writer turns that off on its connection (``wal_autocheckpoint=0``) and runs this beside
 it: PASSIVE checkpoints, from a connection of its own (in aiosqlite's thread, so off the
-event loop), copy every page no reader still needs and never block a writer. Other
-connections keep SQLite's default, so the log stays bounded even if this stops.
+event loop), copy every page no reader still needs and never block a writer. If the
+checkpointer fails, it logs why and starts again with the writer's next session; the log
+is also checkpointed whenever another connection commits, and when the last one closes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,19 @@ def no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def checkpointable_path(database: str | None) -> str | None:
+    """The file a URL's database lives in, if it is a plain file (not memory, not a URI)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the background WAL checkpointer stopped; it starts again with the "
+                  "writer's next session", exc_info=task.exception())
+
+
 class WalCheckpointer:
     def __init__(self, path: str, interval: float = INTERVAL_SECONDS) -> None:
         self.path = path
@@ -41,14 +55,16 @@ class WalCheckpointer:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="sqlite-wal-checkpointer")
+            self._task.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
-        if self._task is None:
+        """Never raises: a checkpointer that died must not keep its owner from closing."""
+        task, self._task = self._task, None
+        if task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # logged when it died
+            await task
 
     async def _run(self) -> None:
         async with aiosqlite.connect(self.path, timeout=30) as connection:

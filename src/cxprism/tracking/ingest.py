@@ -113,6 +113,8 @@ class Ingestor:
             except Exception:
                 log.exception("a combined tracking write failed; writing its requests apart")
                 repo.forget_reserved_seqs()
+                # An optimistic load that failed otherwise would likely fail again: skip it.
+                self._careful_commits = CAREFUL_COMMITS_AFTER_CONFLICT
                 for submission in batch:
                     await self._write_alone(submission)
 
