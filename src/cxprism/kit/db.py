@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -225,6 +226,12 @@ async def copy_rows(session: AsyncSession, table: Table, columns: Sequence[str],
         await session.execute(table.insert(), [dict(zip(columns, r, strict=True))
                                                for r in records])
         return
+    await _copy(connection, table, columns, records)
+
+
+async def _copy(connection: AsyncConnection, table: Table, columns: Sequence[str],
+                records: Sequence[Sequence[Any]]) -> None:
+    """A binary COPY in the connection's transaction (opened first if need be)."""
     raw = await connection.get_raw_connection()
     if not raw.driver_connection.is_in_transaction():  # type: ignore[union-attr]
         await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy opens it lazily
@@ -232,7 +239,7 @@ async def copy_rows(session: AsyncSession, table: Table, columns: Sequence[str],
         table.name, records=records, columns=list(columns))
 
 
-UNIQUE_VIOLATION = "23505"  # the SQLSTATE
+_UNIQUE_VIOLATION = "23505"  # the SQLSTATE
 _SQLITE_KEY_TAKEN = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 
 
@@ -254,24 +261,17 @@ async def copy_new_rows(session: AsyncSession, table: Table,
         return
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
-        plain = [{k: v.value if isinstance(v, JSONText) else v for k, v in row.items()}
-                 for row in rows]
         try:
-            await session.execute(table.insert(), plain)
+            await session.execute(table.insert(), _plain_json(rows))
         except IntegrityError as exc:
             if getattr(exc.orig, "sqlite_errorname", None) in _SQLITE_KEY_TAKEN:
                 raise RowsConflict(str(exc.orig)) from exc
             raise  # NOT NULL, CHECK, a foreign key: not a stored key
         return
-    columns, records = _copy_records(table, rows)
-    raw = await connection.get_raw_connection()
-    if not raw.driver_connection.is_in_transaction():  # type: ignore[union-attr]
-        await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy opens it lazily
     try:
-        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-            table.name, records=records, columns=columns)
+        await _copy(connection, table, *_copy_records(table, rows))
     except Exception as exc:
-        if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:  # asyncpg's own error
+        if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:  # asyncpg's own error
             raise RowsConflict(str(exc)) from exc
         raise
 
@@ -293,12 +293,16 @@ def _json_texts(values: list[Any]) -> list[str | None]:
 async def _insert_many_sqlite(session: AsyncSession, table: Table,
                               rows: Sequence[Mapping[str, Any]], conflict_columns: Sequence[str],
                               returning: str) -> list[Any]:
-    plain = [{k: v.value if isinstance(v, JSONText) else v for k, v in row.items()}
-             for row in rows]
     # One compiled statement, executed for many parameter sets ("insertmanyvalues").
     stmt: Any = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
-    result = await session.execute(stmt.returning(table.c[returning]), plain)
+    result = await session.execute(stmt.returning(table.c[returning]), _plain_json(rows))
     return list(result.scalars())
+
+
+def _plain_json(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with each :class:`JSONText` as its value: SQLite's JSON type serialises it."""
+    return [{k: v.value if isinstance(v, JSONText) else v for k, v in row.items()}
+            for row in rows]
 
 
 def metadata_tables(base: type[DeclarativeBase]) -> list[str]:
