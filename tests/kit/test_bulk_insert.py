@@ -145,3 +145,26 @@ def test_a_number_that_is_not_an_int_sends_the_batch_as_arrays(bad: object) -> N
               "received_at": datetime.now(UTC), "payload": {}}
     with pytest.raises(pg_unnest.NotDelimitable):  # its codec refuses what str(int()) bends
         pg_unnest.delimited(TABLE, [_row(uuid.uuid4(), bad, "m", values)])  # type: ignore[arg-type]
+
+
+async def test_a_guarded_insert_stores_only_where_its_condition_holds(db: Database) -> None:
+    """The statement other statements build on (tracking.express): a WHERE over the
+    selected columns, and several columns returned."""
+    if db.dialect != "postgresql":
+        return  # the statement is PostgreSQL's
+    workspace_id, source_id = uuid.uuid4(), uuid.uuid4()
+    values = {"source_id": source_id, "type": "track", "name": None, "user_id": None,
+              "anonymous_id": "a", "timestamp": datetime(2026, 12, 4, tzinfo=UTC),
+              "original_timestamp": None, "received_at": datetime(2026, 12, 4, tzinfo=UTC),
+              "payload": {}}
+    rows = [_row(workspace_id, seq, f"m-{seq}", values) for seq in (1, 2, 3)]
+    for form, params in (("delimited", pg_unnest.delimited(TABLE, rows)),
+                         ("arrays", pg_unnest.arrays(TABLE, rows))):
+        build = pg_unnest.delimited_sql if form == "delimited" else pg_unnest.arrays_sql
+        sql = build(TABLE, ["workspace_id", "message_id"], ("message_id", "source_id"),
+                    "seq <> 2")
+        async with db.autocommit() as connection:
+            returned = await connection.fetch(sql, *params)
+        expected = [("m-1", source_id), ("m-3", source_id)] if form == "delimited" else []
+        assert sorted(tuple(r) for r in returned) == expected  # arrays: all stored already
+    assert [row["message_id"] for row in await _stored(db, workspace_id)] == ["m-1", "m-3"]

@@ -82,3 +82,18 @@ def test_event_loops_in_several_threads_get_disjoint_runs(db: Database) -> None:
         sys.setswitchinterval(interval)
     assert len(taken) == 240
     assert _disjoint(taken)
+
+
+async def test_runs_taken_over_a_driver_connection_share_the_blocks(db: Database) -> None:
+    """tracking.express takes runs outside any session; they come from the same blocks."""
+    if db.dialect != "postgresql":
+        return  # the driver connection is asyncpg's; SQLite's runs need their transaction
+    runs = BlockRuns(SEQUENCE)
+    async with db.autocommit() as connection:
+        first = await runs.take_on(connection, 10)
+        second = await runs.take_on(connection, 10)
+    third = await _take(db, runs, 10)
+    assert second == first + 10  # one block: no round trip
+    assert third.start == second + 10
+    assert _disjoint([range(first, first + 10), range(second, second + 10), third,
+                      await _take(db, BlockRuns(SEQUENCE), 5)])

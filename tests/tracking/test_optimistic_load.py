@@ -32,7 +32,7 @@ async def test_a_stored_id_sends_the_commit_and_the_next_few_down_the_careful_pa
         db: Database, tenant: Tenant) -> None:
     source = await make_source(db, tenant)
     credential = SourceCredential(tenant.workspace_id, source.id)
-    ingestor = Ingestor(db)
+    ingestor = Ingestor(db, express_rows=0)  # the session path's COPY, not tracking.express
     try:
         assert await ingestor.submit(credential, _rows(1, 2), 0) == Outcome(2, 0, 0)
         assert ingestor._careful_commits == 0  # the optimistic load went through

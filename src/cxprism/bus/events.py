@@ -133,11 +133,38 @@ def _append_in_one_statement(session: Session, workspace_id: uuid.UUID,
         "times": [i.occurred_at for i in items]})
 
 
+def append_ctes(*, after: str, when: str, workspace: str, event_id: str, type_: str,
+                payload: str, occurred_at: str) -> str:
+    """PostgreSQL: two CTEs, for a caller's single autocommitted statement, that record one
+    domain event as the commit hook records them (next seq of the workspace's counter, whose
+    row lock lasts to the end of the commit). Call :func:`notify_committed` afterwards.
+
+    The arguments are SQL from the caller's own text (placeholders, expressions, CTE names):
+    ``after`` is a one-row CTE that must be complete before the counter is locked (the
+    statement's own writes), so that every writer takes the counter lock last, as the
+    commit hook does, and two writers cannot deadlock; ``when`` says whether to record.
+    """
+    return f"""outbox_counter AS (
+    INSERT INTO outbox_sequences (workspace_id, last_seq) SELECT {workspace}, 1 FROM {after}
+    WHERE {when}
+    ON CONFLICT (workspace_id) DO UPDATE SET last_seq = outbox_sequences.last_seq + 1
+    RETURNING last_seq),
+outbox_event AS (
+    INSERT INTO outbox_events (id, workspace_id, seq, type, payload, occurred_at)
+    SELECT {event_id}, {workspace}, last_seq, {type_}, {payload}, {occurred_at}
+    FROM outbox_counter)"""  # noqa: S608 (only names and placeholders)
+
+
+def notify_committed() -> None:
+    """Wake the relay: a commit that wrote events outside a session (see append_ctes)."""
+    for callback in _listeners.on_commit:
+        callback()
+
+
 @event.listens_for(Session, "after_commit")
 def _notify(session: Session) -> None:
     if session.info.pop(_WROTE, False):
-        for callback in _listeners.on_commit:
-            callback()
+        notify_committed()
 
 
 @event.listens_for(Session, "after_soft_rollback")

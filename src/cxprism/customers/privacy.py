@@ -25,7 +25,11 @@ from cxprism.customers.models import (
     DataSubjectRequest,
     Suppression,
 )
-from cxprism.customers.repository import PrivacyRepository, any_suppression_in
+from cxprism.customers.repository import (
+    PrivacyRepository,
+    any_suppression_in,
+    any_suppression_sql,
+)
 from cxprism.kit import crypto, idempotency
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import Gone, NotFound
@@ -225,3 +229,8 @@ def any_suppressed_clause(workspace_id: uuid.UUID | BindParameter[Any]) -> Exist
     """:meth:`PrivacyService.any_suppressed` as a clause, for a caller asking more in one
     statement; a bound parameter lets that caller build its statement once."""
     return any_suppression_in(workspace_id)
+
+
+def any_suppressed_sql(workspace_id: str) -> str:
+    """The same as PostgreSQL text, ``workspace_id`` the caller's SQL for a uuid."""
+    return any_suppression_sql(workspace_id)

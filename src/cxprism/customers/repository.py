@@ -229,3 +229,10 @@ class PrivacyRepository(WorkspaceRepository[DataSubjectRequest]):
 def any_suppression_in(workspace_id: Any) -> Exists:
     """Whether the workspace (a value or a bound parameter) holds any suppression."""
     return exists().where(Suppression.workspace_id == workspace_id)
+
+
+def any_suppression_sql(workspace_id: str) -> str:
+    """PostgreSQL text of :func:`any_suppression_in`; ``workspace_id`` is the caller's SQL
+    for a uuid (a placeholder)."""
+    return (f"EXISTS (SELECT FROM {Suppression.__tablename__}"
+            f" WHERE workspace_id = {workspace_id})")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -49,6 +50,31 @@ class Database:
         if self.checkpointer is not None:
             self.checkpointer.ensure_running()
         return self.sessionmaker()
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Any]:
+        """PostgreSQL only: a pooled asyncpg connection outside any transaction, so that each
+        statement commits on its own, in its one round trip.
+
+        For a hot writer whose whole commit fits one statement: a session's BEGIN, its
+        statements and its COMMIT are a round trip each, and each round trip costs this
+        process a system call and a turn on the event loop (see tracking.express).
+        """
+        if self.dialect != "postgresql":
+            raise RuntimeError("autocommit connections are PostgreSQL's (asyncpg's)")
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            try:
+                yield driver
+            except BaseException:
+                if driver is not None and driver.is_closed():
+                    # Lost (a restart, a terminated backend): SQLAlchemy, which did not see
+                    # the error, would hand out this connection and its likely dead peers
+                    # again. As when it detects a disconnect itself, start a fresh pool.
+                    await connection.invalidate()
+                    await self.engine.dispose()
+                raise
 
     async def dispose(self) -> None:
         if self.checkpointer is not None:

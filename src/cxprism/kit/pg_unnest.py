@@ -153,12 +153,16 @@ def delimited(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return params
 
 
-def delimited_sql(table: Table, conflict: Sequence[str], returning: str) -> str:
-    return _cached(("delimited", table.name, tuple(conflict), returning),
-                   lambda: _delimited_sql(table, conflict, returning))
+def delimited_sql(table: Table, conflict: Sequence[str], returning: str | tuple[str, ...],
+                  where: str = "") -> str:
+    """The statement for :func:`delimited`'s parameters ($1 ... $n, one per column), which
+    inserts only the rows ``where`` (SQL over the selected columns) holds for."""
+    return _cached(("delimited", table.name, tuple(conflict), returning, where),
+                   lambda: _delimited_sql(table, conflict, returning, where))
 
 
-def _delimited_sql(table: Table, conflict: Sequence[str], returning: str) -> str:
+def _delimited_sql(table: Table, conflict: Sequence[str], returning: str | tuple[str, ...],
+                   where: str) -> str:
     names, splits, selected = [], [], []
     for number, column in enumerate(table.columns, start=1):
         form = _text_form(_sql_type(column))
@@ -170,7 +174,7 @@ def _delimited_sql(table: Table, conflict: Sequence[str], returning: str) -> str
         splits.append(f"string_to_array(${number}, E'\\x1e', E'\\x1f')::{array_type}[]")
         selected.append(expression.format(c=name))
     return _statement(table, names=names, sources=splits, selected=selected,
-                      conflict=conflict, returning=returning)
+                      conflict=conflict, returning=returning, where=where)
 
 
 # --- the array form ----------------------------------------------------------------------
@@ -183,12 +187,15 @@ def arrays(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
             else [row.get(name) for row in rows] for name in (c.name for c in table.columns)]
 
 
-def arrays_sql(table: Table, conflict: Sequence[str], returning: str) -> str:
-    return _cached(("arrays", table.name, tuple(conflict), returning),
-                   lambda: _arrays_sql(table, conflict, returning))
+def arrays_sql(table: Table, conflict: Sequence[str], returning: str | tuple[str, ...],
+               where: str = "") -> str:
+    """As :func:`delimited_sql`, for :func:`arrays`' parameters."""
+    return _cached(("arrays", table.name, tuple(conflict), returning, where),
+                   lambda: _arrays_sql(table, conflict, returning, where))
 
 
-def _arrays_sql(table: Table, conflict: Sequence[str], returning: str) -> str:
+def _arrays_sql(table: Table, conflict: Sequence[str], returning: str | tuple[str, ...],
+                where: str) -> str:
     names, params, selected = [], [], []
     for number, column in enumerate(table.columns, start=1):
         sql_type = _sql_type(column)
@@ -198,16 +205,17 @@ def _arrays_sql(table: Table, conflict: Sequence[str], returning: str) -> str:
         params.append(f"${number}::{'text' if is_json else sql_type}[]")
         selected.append(f"{name}::{sql_type}" if is_json else name)
     return _statement(table, names=names, sources=params, selected=selected,
-                      conflict=conflict, returning=returning)
+                      conflict=conflict, returning=returning, where=where)
 
 
 # --- shared ------------------------------------------------------------------------------
 
 
-_SQL: dict[tuple[str, str, tuple[str, ...], str], str] = {}
+_Key = tuple[str, str, tuple[str, ...], str | tuple[str, ...], str]
+_SQL: dict[_Key, str] = {}
 
 
-def _cached(key: tuple[str, str, tuple[str, ...], str], build: Callable[[], str]) -> str:
+def _cached(key: _Key, build: Callable[[], str]) -> str:
     if key not in _SQL:
         _SQL[key] = build()
     return _SQL[key]
@@ -230,11 +238,14 @@ def _sql_type(column: Column[Any]) -> str:
 
 
 def _statement(table: Table, *, names: list[str], sources: list[str], selected: list[str],
-               conflict: Sequence[str], returning: str) -> str:
-    # Only names from our own table metadata go into the text; values are parameters.
+               conflict: Sequence[str], returning: str | tuple[str, ...], where: str) -> str:
+    # Only names from our own table metadata (and the caller's own SQL for ``where``) go
+    # into the text; values are parameters.
     columns = ", ".join(names)
+    returned = (returning,) if isinstance(returning, str) else returning
     return " ".join([
         "INSERT INTO", f'"{table.name}"', f"({columns})",
         "SELECT", ", ".join(selected), "FROM", f"unnest({', '.join(sources)})",
-        f"AS u({columns})", "ON CONFLICT", f"({', '.join(conflict)})",
-        "DO NOTHING RETURNING", f'"{returning}"'])
+        f"AS u({columns})", *(["WHERE", where] if where else []),
+        "ON CONFLICT", f"({', '.join(conflict)})",
+        "DO NOTHING RETURNING", ", ".join(f'"{name}"' for name in returned)])

@@ -12,6 +12,8 @@ PostgreSQL a writer pays one round trip per block instead of one per commit.
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import BigInteger, String, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,17 +60,30 @@ class BlockRuns:
 
     async def take(self, session: AsyncSession, count: int) -> int:
         """The first of ``count`` consecutive numbers no one else gets."""
-        if not 0 < count <= BLOCK_SIZE:
-            raise ValueError(f"a run is 1 to {BLOCK_SIZE} numbers")
+        _check_run(count)
         connection = await session.connection()
         if connection.dialect.name != "postgresql":
             return await reserve_block(session, self.name)
+        return await self._cut(count, lambda: reserve_block(session, self.name))
+
+    async def take_on(self, driver_connection: Any, count: int) -> int:
+        """As :meth:`take`, on PostgreSQL, over an asyncpg connection (kit.db.Database.
+        autocommit): a block's ``nextval`` needs no transaction."""
+        _check_run(count)
+
+        async def fresh_block() -> int:
+            first: int = await driver_connection.fetchval("SELECT nextval($1)", self.name)
+            return first
+
+        return await self._cut(count, fresh_block)
+
+    async def _cut(self, count: int, fresh_block: Callable[[], Awaitable[int]]) -> int:
         with self._lock:  # event loops in other threads of the process share the blocks
             if self._end - self._next >= count:
                 first = self._next
                 self._next += count
                 return first
-        first = await reserve_block(session, self.name)
+        first = await fresh_block()
         with self._lock:  # the caller's run comes first; a block another caller took is lost
             self._next, self._end = first + count, first + BLOCK_SIZE
         return first
@@ -78,3 +93,8 @@ class BlockRuns:
         and its sequence handed the block out again)."""
         with self._lock:
             self._next = self._end = 0
+
+
+def _check_run(count: int) -> None:
+    if not 0 < count <= BLOCK_SIZE:
+        raise ValueError(f"a run is 1 to {BLOCK_SIZE} numbers")

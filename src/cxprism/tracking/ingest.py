@@ -19,8 +19,12 @@ PostgreSQL, which costs the database far less than an insert that skips stored i
 replayed or retried id fails that load whole; the commit is then written again skipping
 stored ids, and so are the next few, since a replay tends to go on for a while.
 
-If a combined write fails otherwise, each request is written again on its own, so one
-request's unstorable data cannot fail another's.
+Small commits on PostgreSQL skip all that: each workspace's part is one autocommitted
+statement (tracking.express), which skips stored ids itself; the session path takes over
+where it cannot (a revoked source, a workspace with suppressed people).
+
+If a combined write fails otherwise, each request not yet answered is written again on its
+own, so one request's unstorable data cannot fail another's.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Sequence
@@ -44,6 +49,7 @@ from cxprism.customers.service import CustomerService
 from cxprism.kit.clock import utcnow
 from cxprism.kit.db import Database, RowsConflict
 from cxprism.kit.errors import Unauthorized
+from cxprism.tracking import express
 from cxprism.tracking import repository as repo
 from cxprism.workspaces.auth import SourceCredential, active_source_count, active_sources
 
@@ -54,6 +60,8 @@ POSTGRES_FLUSHERS = 4  # SQLite has one writer: one flusher
 BACKLOG_FOR_ANOTHER_FLUSHER = 500  # rows queued (5 batch requests of 100)
 CAREFUL_COMMITS_AFTER_CONFLICT = 20  # skip stored ids from the start for this many commits
 APPENDED = "tracking.events_appended"
+SESSION_PATH_SECONDS = 30.0  # a workspace the express write could not take goes the session
+SESSION_PATH_MEMORY = 10_000  # path for this long (it is asked again then); at most this many
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,9 @@ class _Submission:
 
 class Ingestor:
     def __init__(self, db: Database, max_rows: int = MAX_ROWS_PER_COMMIT,
-                 flushers: int | None = None) -> None:
+                 flushers: int | None = None, express_rows: int = express.MAX_ROWS) -> None:
         self.max_rows = max_rows
+        self.express_rows = express_rows if db.dialect == "postgresql" else 0  # 0: never
         self.flushers = flushers or (POSTGRES_FLUSHERS if db.dialect == "postgresql" else 1)
         self._shared_db = db
         self.db = db.dedicated(self.flushers)  # no ping per commit, and a pool of its own
@@ -82,6 +91,7 @@ class Ingestor:
         self._running: set[asyncio.Task[None]] = set()
         self._queued_rows = 0
         self._careful_commits = 0
+        self._session_path_until: dict[uuid.UUID, float] = {}
 
     async def submit(self, credential: SourceCredential, rows: list[dict[str, Any]],
                      rejected: int) -> Outcome:
@@ -109,14 +119,42 @@ class Ingestor:
         while self._queue:
             batch = self._take()
             try:
-                await self._write_optimistically(batch)
+                left = await self._write_express(batch)
+                if left:
+                    await self._write_optimistically(left)
             except Exception:
                 log.exception("a combined tracking write failed; writing its requests apart")
                 repo.forget_reserved_seqs()
                 # An optimistic load that failed otherwise would likely fail again: skip it.
                 self._careful_commits = CAREFUL_COMMITS_AFTER_CONFLICT
                 for submission in batch:
-                    await self._write_alone(submission)
+                    if submission.future is None or not submission.future.done():
+                        await self._write_alone(submission)
+
+    async def _write_express(self, batch: list[_Submission]) -> list[_Submission]:
+        """Write what tracking.express can take and answer it; the submissions left."""
+        if sum(len(s.rows) for s in batch) > self.express_rows:
+            return batch
+        by_workspace: dict[uuid.UUID, list[_Submission]] = defaultdict(list)
+        for submission in batch:
+            by_workspace[submission.credential.workspace_id].append(submission)
+        now, left = time.monotonic(), []
+        async with self.db.autocommit() as connection:
+            for workspace_id in sorted(by_workspace):
+                group = by_workspace[workspace_id]
+                if (not any(s.rows for s in group)
+                        or self._session_path_until.get(workspace_id, 0.0) > now):
+                    left += group
+                elif not await _express_workspace(connection, workspace_id, group):
+                    self._remember_session_path(workspace_id, now)
+                    left += group
+        return left
+
+    def _remember_session_path(self, workspace_id: uuid.UUID, now: float) -> None:
+        if len(self._session_path_until) >= SESSION_PATH_MEMORY:
+            self._session_path_until = {w: t for w, t in self._session_path_until.items()
+                                        if t > now}
+        self._session_path_until[workspace_id] = now + SESSION_PATH_SECONDS
 
     async def _write_optimistically(self, batch: list[_Submission]) -> None:
         if self._careful_commits == 0:
@@ -162,6 +200,39 @@ class Ingestor:
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
+
+
+async def _express_workspace(connection: Any, workspace_id: uuid.UUID,
+                             group: list[_Submission]) -> bool:
+    """One workspace's requests as one express statement, answered; False if it could not
+    take them (nothing was written)."""
+    received_at = utcnow()
+    kept = [(s.credential.source_id, row) for s in group for row in s.rows]
+    first = await repo.reserve_seqs_on(connection, len(kept))
+    for offset, (source_id, row) in enumerate(kept):  # rows are ours: no copies
+        row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
+    totals: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for submission in group:
+        counts = totals[submission.credential.source_id]
+        counts[0] += len(submission.rows) + submission.rejected
+        counts[1] += submission.rejected
+        counts[2] += len(submission.rows)
+    stored_ids = await express.append(
+        connection, workspace_id, sorted((row for _, row in kept), key=_message_id),
+        sources={source: express.SourceTotals(*counts) for source, counts in totals.items()},
+        event_type=APPENDED, received_at=received_at)
+    if stored_ids is None:
+        return False
+    items = list(enumerate(group))
+    outcomes = _tally(items, set(), stored_ids)
+    for index, submission in items:
+        if submission.future is not None and not submission.future.done():
+            submission.future.set_result(outcomes[index])
+    return True
+
+
+def _message_id(row: dict[str, Any]) -> str:
+    return str(row["message_id"])
 
 
 async def write_rows(session: AsyncSession, credential: SourceCredential,

@@ -58,6 +58,11 @@ async def reserve_seqs(session: AsyncSession, count: int) -> int:
     return await _SEQS.take(session, count)
 
 
+async def reserve_seqs_on(driver_connection: Any, count: int) -> int:
+    """As reserve_seqs, on PostgreSQL, over an asyncpg connection (tracking.express)."""
+    return await _SEQS.take_on(driver_connection, count)
+
+
 def forget_reserved_seqs() -> None:
     _SEQS.forget()
 

@@ -150,6 +150,11 @@ def active_source_count(ids: Sequence[uuid.UUID] | BindParameter[Any]) -> Scalar
     return repo.active_source_count(ids)
 
 
+def active_source_count_sql(ids: str) -> str:
+    """The same count as PostgreSQL text, ``ids`` the caller's SQL for a uuid[]."""
+    return repo.active_source_count_sql(ids)
+
+
 async def active_sources(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these sources are not revoked (checked again when their events commit)."""
     return await repo.active_source_ids(session, ids)

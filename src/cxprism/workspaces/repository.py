@@ -108,6 +108,13 @@ def active_source_count(ids: Sequence[uuid.UUID] | BindParameter[Any]) -> Scalar
             .where(Source.id.in_(ids), Source.revoked_at.is_(None)).scalar_subquery())
 
 
+def active_source_count_sql(ids: str) -> str:
+    """PostgreSQL text of :func:`active_source_count`; ``ids`` is the caller's SQL for a
+    uuid[] (a placeholder), for a caller writing its whole commit as one statement."""
+    return (f"(SELECT count(*) FROM {Source.__tablename__} WHERE id = ANY({ids})"  # noqa: S608
+            " AND revoked_at IS NULL)")
+
+
 async def active_source_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     rows = await session.execute(
         select(Source.id).where(Source.id.in_(ids), Source.revoked_at.is_(None)))
