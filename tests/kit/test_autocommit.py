@@ -3,10 +3,14 @@ not handed out again."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
 from cxprism.kit.db import Database
+
+LOST = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError,
+        asyncpg.exceptions.AdminShutdownError, ConnectionError)
 
 
 async def test_each_statement_commits_on_its_own(db: Database) -> None:
@@ -16,32 +20,60 @@ async def test_each_statement_commits_on_its_own(db: Database) -> None:
                 pass
         return
     async with db.session() as session:
+        await session.execute(text("DROP TABLE IF EXISTS autocommit_probe"))
         await session.execute(text("CREATE TABLE autocommit_probe (n int PRIMARY KEY)"))
         await session.commit()
-    async with db.autocommit() as connection:
-        await connection.execute("INSERT INTO autocommit_probe VALUES (1)")
-        assert not connection.is_in_transaction()
-        async with db.session() as other:  # another connection sees it at once
-            seen = (await other.execute(text("SELECT count(*) FROM autocommit_probe"))).scalar()
-        assert seen == 1
-        with pytest.raises(Exception, match="duplicate key"):
+    try:
+        async with db.autocommit() as connection:
             await connection.execute("INSERT INTO autocommit_probe VALUES (1)")
-        await connection.execute("INSERT INTO autocommit_probe VALUES (2)")  # still usable
+            assert not connection.is_in_transaction()
+            async with db.session() as other:  # another connection sees it at once
+                seen = (await other.execute(text("SELECT count(*) FROM autocommit_probe"))
+                        ).scalar()
+            assert seen == 1
+            with pytest.raises(asyncpg.exceptions.UniqueViolationError):
+                await connection.execute("INSERT INTO autocommit_probe VALUES (1)")
+            await connection.execute("INSERT INTO autocommit_probe VALUES (2)")  # still fine
+    finally:
+        async with db.session() as session:
+            await session.execute(text("DROP TABLE autocommit_probe"))
+            await session.commit()
+
+
+async def test_a_connection_left_in_a_transaction_is_not_handed_out_again(
+        db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("autocommit connections are PostgreSQL's")
+    writer = Database(db.url, pool_size=1, pre_ping=False)
+    try:
+        async with writer.autocommit() as connection:
+            left_pid = await connection.fetchval("SELECT pg_backend_pid()")
+            await connection.execute("BEGIN")
+        async with writer.autocommit() as connection:
+            assert not connection.is_in_transaction()
+            assert await connection.fetchval("SELECT pg_backend_pid()") != left_pid
+    finally:
+        await writer.dispose()
 
 
 async def test_a_lost_connection_gives_way_to_a_fresh_pool(db: Database) -> None:
+    """All the pool's connections die (a restart): the first use fails, the next one gets
+    a live connection, not the dead peer of the first."""
     if db.dialect != "postgresql":
         pytest.skip("SQLite has no connections to lose")
     writer = Database(db.url, pool_size=2, pre_ping=False)
     try:
-        async with writer.autocommit() as connection:
-            lost_pid = await connection.fetchval("SELECT pg_backend_pid()")
+        async with writer.autocommit() as one, writer.autocommit() as two:  # two pooled
+            lost = {await one.fetchval("SELECT pg_backend_pid()"),
+                    await two.fetchval("SELECT pg_backend_pid()")}
         async with db.session() as session:
-            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost_pid})
-        with pytest.raises(Exception):  # noqa: B017 - asyncpg's error for a closed connection
+            await session.execute(text("SELECT pg_terminate_backend(pid) FROM "
+                                       "unnest(CAST(:pids AS int[])) AS pid"),
+                                  {"pids": sorted(lost)})
+        with pytest.raises(LOST):
             async with writer.autocommit() as connection:
                 await connection.fetchval("SELECT 1")
         async with writer.autocommit() as connection:
-            assert await connection.fetchval("SELECT pg_backend_pid()") != lost_pid
+            assert await connection.fetchval("SELECT pg_backend_pid()") not in lost
     finally:
         await writer.dispose()

@@ -47,6 +47,21 @@ def _postgres_only(db: Database) -> None:
         pytest.skip("the express write is PostgreSQL's (SQLite has one writer, no round trips)")
 
 
+@pytest.fixture
+def express_writes(monkeypatch: pytest.MonkeyPatch) -> list[set[str] | None]:
+    """What each express statement answered (stored ids, or None: handed over)."""
+    answers: list[set[str] | None] = []
+    real = express.append
+
+    async def spy(*args: Any, **kwargs: Any) -> set[str] | None:
+        answer = await real(*args, **kwargs)
+        answers.append(answer)
+        return answer
+
+    monkeypatch.setattr(express, "append", spy)
+    return answers
+
+
 def _requests(tenant: Tenant, source: Source, *numbers: list[int],
               rejected: int = 0) -> list[_Submission]:
     envelope = Envelope(datetime.now(UTC))
@@ -93,21 +108,24 @@ def _comparable(payload: dict[str, Any], source: Source) -> dict[str, Any]:
 
 
 async def test_it_stores_skips_and_records_exactly_what_the_session_path_does(
-        db: Database, tenant: Tenant, other_tenant: Tenant) -> None:
+        db: Database, tenant: Tenant, other_tenant: Tenant,
+        express_writes: list[set[str] | None]) -> None:
     express_source, session_source = (await make_source(db, tenant),
                                       await make_source(db, other_tenant))
-    express, by_session = Ingestor(db), Ingestor(db, express_rows=0)
+    by_express, by_session = Ingestor(db), Ingestor(db, express_rows=0)
     try:
-        for ingestor, owner, source in ((express, tenant, express_source),
+        for ingestor, owner, source in ((by_express, tenant, express_source),
                                         (by_session, other_tenant, session_source)):
+            # The same id twice in one commit, and a request of rejections only.
             first = await _in_one_commit(ingestor, _requests(owner, source, [1, 2], [2, 3],
-                                                             rejected=1))
+                                                             [], rejected=1))
             again = await _in_one_commit(ingestor, _requests(owner, source, [3, 4]))
-            assert first == [Outcome(2, 0, 0), Outcome(1, 1, 0)]  # 2 twice: the first kept
+            assert first == [Outcome(2, 0, 0), Outcome(1, 1, 0), Outcome(0, 0, 0)]
             assert again == [Outcome(1, 1, 0)]
     finally:
-        await express.close()
+        await by_express.close()
         await by_session.close()
+    assert express_writes == [{"msg-1", "msg-2", "msg-3"}, {"msg-4"}]  # express, not handed over
     assert await _stored(db, tenant.workspace_id) == await _stored(db, other_tenant.workspace_id)
     assert (await _stored(db, tenant.workspace_id))["msg-2"] == {"request": 0}
     express_events = await _appended(db, tenant.workspace_id)
@@ -116,11 +134,13 @@ async def test_it_stores_skips_and_records_exactly_what_the_session_path_does(
         _comparable(e, session_source) for e in session_events]
     assert _comparable(express_events[0], express_source) == {
         "stored": 3, "has_range": True, "range": 3,
-        "sources": {"received": 6, "rejected": 2, "deduplicated": 1, "suppressed": 0}}
+        "sources": {"received": 7, "rejected": 3, "deduplicated": 1, "suppressed": 0}}
     assert set(express_events[0]) == set(session_events[0])
     stored_seqs = await _seqs(db, tenant.workspace_id)
     for event in express_events:  # the range the event names holds the commit's rows
-        assert {s for s in stored_seqs if event["first_seq"] <= s <= event["last_seq"]}
+        in_range = [s for s in stored_seqs if event["first_seq"] <= s <= event["last_seq"]]
+        assert len(in_range) == event["stored"]
+    assert len(stored_seqs) == sum(e["stored"] for e in express_events)
 
 
 async def _seqs(db: Database, workspace_id: uuid.UUID) -> list[int]:
@@ -130,7 +150,7 @@ async def _seqs(db: Database, workspace_id: uuid.UUID) -> list[int]:
 
 
 async def test_a_replayed_commit_stores_nothing_and_names_no_range(
-        db: Database, tenant: Tenant) -> None:
+        db: Database, tenant: Tenant, express_writes: list[set[str] | None]) -> None:
     source = await make_source(db, tenant)
     ingestor = Ingestor(db)
     try:
@@ -139,6 +159,7 @@ async def test_a_replayed_commit_stores_nothing_and_names_no_range(
     finally:
         await ingestor.close()
     assert await stored_count(db, tenant.workspace_id) == 3
+    assert express_writes == [{"msg-1", "msg-2", "msg-3"}] + [set()] * 4
     replays = (await _appended(db, tenant.workspace_id))[1:]
     assert len(replays) == 4
     assert all(e["stored"] == 0 and e["first_seq"] is None and e["last_seq"] is None
@@ -146,7 +167,8 @@ async def test_a_replayed_commit_stores_nothing_and_names_no_range(
 
 
 async def test_a_revoked_source_is_refused_by_the_session_path_and_stores_nothing(
-        db: Database, tenant: Tenant, other_tenant: Tenant) -> None:
+        db: Database, tenant: Tenant, other_tenant: Tenant,
+        express_writes: list[set[str] | None]) -> None:
     revoked, plain = await make_source(db, tenant), await make_source(db, other_tenant)
     async with db.session() as session:
         await WorkspaceService(session, tenant.workspace_id).revoke_source(revoked.id)
@@ -159,6 +181,9 @@ async def test_a_revoked_source_is_refused_by_the_session_path_and_stores_nothin
         assert outcomes[1] == Outcome(1, 0, 0)  # the other workspace is not held back
         # The refused workspace goes the session path for a while: no statement to waste.
         assert set(ingestor._session_path_until) == {tenant.workspace_id}
+        assert sorted(express_writes, key=str) == [None, {"msg-1"}]
+        await _in_one_commit(ingestor, _requests(tenant, revoked, [2]))
+        assert len(express_writes) == 2  # remembered: not asked again
     finally:
         await ingestor.close()
     assert await stored_count(db, tenant.workspace_id) == 0
@@ -166,11 +191,14 @@ async def test_a_revoked_source_is_refused_by_the_session_path_and_stores_nothin
 
 
 async def test_a_workspace_with_suppressed_people_keeps_them_out(
-        client: httpx.AsyncClient, db: Database, tenant: Tenant) -> None:
+        client: httpx.AsyncClient, db: Database, tenant: Tenant,
+        express_writes: list[set[str] | None]) -> None:
     source = await make_source(db, tenant)
     await erase_with_suppression(client, db, tenant, source, {
         "userId": "gone", "messageId": "i-gone", "traits": {"email": "gone@example.com"}})
     before = await stored_count(db, tenant.workspace_id)
+    events_before = len(await _appended(db, tenant.workspace_id))
+    asked_before = len(express_writes)  # the identify went express, before the erasure
     envelope = Envelope(datetime.now(UTC))
     credential = SourceCredential(tenant.workspace_id, source.id)
     gone = {"type": "track", "event": "Back", "userId": "gone", "messageId": "back"}
@@ -182,9 +210,13 @@ async def test_a_workspace_with_suppressed_people_keeps_them_out(
         await ingestor.close()
     assert outcome == Outcome(stored=1, deduplicated=0, suppressed=1)
     assert await stored_count(db, tenant.workspace_id) == before + 1
+    assert express_writes[asked_before:] == [None]  # asked, wrote nothing, handed over
+    [event] = (await _appended(db, tenant.workspace_id))[events_before:]  # the session's
+    assert event["sources"][str(source.id)]["suppressed"] == 1
 
 
-async def test_a_commit_wakes_the_relay(db: Database, tenant: Tenant) -> None:
+async def test_a_commit_wakes_the_relay(db: Database, tenant: Tenant,
+                                        express_writes: list[set[str] | None]) -> None:
     source = await make_source(db, tenant)
     woken: list[int] = []
     remove = events.on_events_committed(lambda: woken.append(1))
@@ -195,6 +227,7 @@ async def test_a_commit_wakes_the_relay(db: Database, tenant: Tenant) -> None:
         remove()
         await ingestor.close()
     assert woken == [1]
+    assert express_writes == [{"msg-1"}]
 
 
 async def test_unstorable_data_fails_only_its_own_request(db: Database, tenant: Tenant) -> None:

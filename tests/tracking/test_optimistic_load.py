@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from cxprism.kit.db import Database
@@ -61,3 +62,42 @@ async def test_one_id_twice_in_an_optimistic_commit_keeps_the_first_request_s_ro
         stored = (await session.execute(select(TrackedEvent).where(
             TrackedEvent.message_id == "msg-7"))).scalar_one()
     assert stored.payload["properties"] == {"from": "first"}
+
+
+async def test_a_request_queued_as_the_last_commit_ends_still_gets_a_flusher(
+        db: Database, tenant: Tenant) -> None:
+    """A request handler resumed by a commit runs before the flusher's done callbacks; a
+    flusher that left the running set only there made that request wait for good (the
+    load generator saw every connection hang once no other request came)."""
+    import asyncio
+
+    source = await make_source(db, tenant)
+    credential = SourceCredential(tenant.workspace_id, source.id)
+    ingestor = Ingestor(db)
+    later: list[asyncio.Future[Outcome]] = []
+    try:
+        first = ingestor.enqueue(credential, _rows(1), 0)
+        # Queued from a callback of the first commit's own future, as a handler resumed by
+        # it would: before anything the flusher's task schedules when it ends.
+        first.add_done_callback(lambda _: later.append(ingestor.enqueue(
+            credential, _rows(2), 0)))
+        assert await asyncio.wait_for(first, 10) == Outcome(1, 0, 0)
+        await asyncio.sleep(0)
+        assert await asyncio.wait_for(later[0], 10) == Outcome(1, 0, 0)
+    finally:
+        await ingestor.close()
+
+
+async def test_a_request_of_rejections_only_is_counted_without_a_failed_write(
+        db: Database, tenant: Tenant, caplog: pytest.LogCaptureFixture) -> None:
+    """It has no rows to insert: on SQLite (no express write) it once took the failure
+    path, logging a failed combined write and turning careful for twenty commits."""
+    source = await make_source(db, tenant)
+    ingestor = Ingestor(db)
+    try:
+        assert await ingestor.submit(SourceCredential(tenant.workspace_id, source.id),
+                                     [], 2) == Outcome(0, 0, 0)
+    finally:
+        await ingestor.close()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert ingestor._careful_commits == 0

@@ -140,9 +140,11 @@ def append_ctes(*, after: str, when: str, workspace: str, event_id: str, type_: 
     row lock lasts to the end of the commit). Call :func:`notify_committed` afterwards.
 
     The arguments are SQL from the caller's own text (placeholders, expressions, CTE names):
-    ``after`` is a one-row CTE that must be complete before the counter is locked (the
-    statement's own writes), so that every writer takes the counter lock last, as the
-    commit hook does, and two writers cannot deadlock; ``when`` says whether to record.
+    ``after`` is a one-row CTE that must be complete before the counter is locked, so that
+    every writer takes the counter lock last, as the commit hook does, and two writers
+    cannot deadlock; ``when`` says whether to record. PostgreSQL runs a statement's CTEs
+    in no promised order, only as their outputs are needed: ``after`` must aggregate over
+    the RETURNING of every write the statement makes (a ``LIMIT 1`` would not wait).
     """
     return f"""outbox_counter AS (
     INSERT INTO outbox_sequences (workspace_id, last_seq) SELECT {workspace}, 1 FROM {after}

@@ -67,6 +67,10 @@ class Database:
             driver = raw.driver_connection
             try:
                 yield driver
+                if driver is not None and driver.is_in_transaction():
+                    # Left in a transaction the pool cannot see (its reset would not roll
+                    # it back): the next user must not inherit it.
+                    await connection.invalidate()
             except BaseException:
                 if driver is not None and driver.is_closed():
                     # Lost (a restart, a terminated backend): SQLAlchemy, which did not see

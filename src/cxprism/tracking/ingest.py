@@ -96,6 +96,12 @@ class Ingestor:
     async def submit(self, credential: SourceCredential, rows: list[dict[str, Any]],
                      rejected: int) -> Outcome:
         """Store ``rows`` (and count ``rejected``); returns once they are committed."""
+        return await asyncio.shield(self.enqueue(credential, rows, rejected))
+
+    def enqueue(self, credential: SourceCredential, rows: list[dict[str, Any]],
+                rejected: int) -> asyncio.Future[Outcome]:
+        """Queue ``rows`` for a commit; the future resolves once they are committed. A
+        flusher is running whenever anything is queued."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append(_Submission(credential, rows, rejected, future))
         self._queued_rows += len(rows)
@@ -105,8 +111,7 @@ class Ingestor:
             # big ones keep the loop busy parsing while earlier commits wait on the database.
             task = asyncio.create_task(self._flush_all(), name="tracking-flusher")
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
-        return await asyncio.shield(future)
+        return future
 
     async def close(self) -> None:
         """Answer every request queued, then close the pool of its own."""
@@ -116,36 +121,50 @@ class Ingestor:
             await self.db.dispose()
 
     async def _flush_all(self) -> None:
-        while self._queue:
-            batch = self._take()
-            try:
-                left = await self._write_express(batch)
-                if left:
-                    await self._write_optimistically(left)
-            except Exception:
-                log.exception("a combined tracking write failed; writing its requests apart")
-                repo.forget_reserved_seqs()
-                # An optimistic load that failed otherwise would likely fail again: skip it.
-                self._careful_commits = CAREFUL_COMMITS_AFTER_CONFLICT
-                for submission in batch:
-                    if submission.future is None or not submission.future.done():
-                        await self._write_alone(submission)
+        try:
+            while self._queue:
+                await self._flush_one(self._take())
+        finally:
+            # Leave the running set in the same step that found the queue empty. A done
+            # callback would run later: a request queued in between would find this
+            # flusher still "running", start none, and wait for good if no other came.
+            self._running.discard(asyncio.current_task())
+
+    async def _flush_one(self, batch: list[_Submission]) -> None:
+        try:
+            left = await self._write_express(batch)
+            if left:
+                await self._write_optimistically(left)
+        except Exception:
+            log.exception("a combined tracking write failed; writing its requests apart")
+            repo.forget_reserved_seqs()
+            # An optimistic load that failed otherwise would likely fail again: skip it.
+            self._careful_commits = CAREFUL_COMMITS_AFTER_CONFLICT
+            for submission in batch:
+                if submission.future is None or not submission.future.done():
+                    await self._write_alone(submission)
 
     async def _write_express(self, batch: list[_Submission]) -> list[_Submission]:
         """Write what tracking.express can take and answer it; the submissions left."""
-        if sum(len(s.rows) for s in batch) > self.express_rows:
+        if self.express_rows == 0 or sum(len(s.rows) for s in batch) > self.express_rows:
             return batch
         by_workspace: dict[uuid.UUID, list[_Submission]] = defaultdict(list)
         for submission in batch:
             by_workspace[submission.credential.workspace_id].append(submission)
         now, left = time.monotonic(), []
+        express_groups = []
+        for workspace_id in sorted(by_workspace):
+            group = by_workspace[workspace_id]
+            if (any(s.rows for s in group)  # a request of rejections only: nothing to insert
+                    and self._session_path_until.get(workspace_id, 0.0) <= now):
+                express_groups.append((workspace_id, group))
+            else:
+                left += group
+        if not express_groups:
+            return left
         async with self.db.autocommit() as connection:
-            for workspace_id in sorted(by_workspace):
-                group = by_workspace[workspace_id]
-                if (not any(s.rows for s in group)
-                        or self._session_path_until.get(workspace_id, 0.0) > now):
-                    left += group
-                elif not await _express_workspace(connection, workspace_id, group):
+            for workspace_id, group in express_groups:
+                if not await _express_workspace(connection, workspace_id, group):
                     self._remember_session_path(workspace_id, now)
                     left += group
         return left
