@@ -36,6 +36,9 @@ class Spec:
     duration: float
     rate: float = 0.0  # > 0: open loop at this many requests/s
     seed: int = 1
+    start_at: float = 0.0  # Unix time the clock starts (several processes share it); 0: now
+    offset: float = 0.0  # added to every due time: several processes' sends interleave
+    keep_latencies: bool = False  # return the window's latencies, for a merge
 
 
 class Requests:
@@ -146,14 +149,14 @@ async def _exchange(conn: Connection, data: bytearray, tally: Tally, due: float,
 
 
 async def _open_worker(index: int, conn: Connection, requests: Requests, tally: Tally,
-                       schedule: tuple[float, float, float]) -> None:
+                       schedule: tuple[float, float, float, float]) -> None:
     """Take the next scheduled request, wait for its due time, send it; until the end."""
-    start, rate, stop_at = schedule
+    start, rate, stop_at, offset = schedule
     counter = 0
     while True:
         number = tally.next_index
         tally.next_index += 1
-        due = start + number / rate
+        due = start + offset + number / rate
         if due >= stop_at:
             return
         delay = due - clock()
@@ -202,7 +205,32 @@ def summarise(spec: Spec, requests: Requests, tally: Tally, start: float) -> dic
               "request_bytes_avg": round(requests.request_bytes)}
     if spec.rate:
         result["send_lag_ms"] = percentiles([r[1] - r[0] for r in window])
+    if spec.keep_latencies:
+        result["latencies_s"] = latencies
+        result["send_lags_s"] = [r[1] - r[0] for r in window] if spec.rate else []
     return result
+
+
+def merge(results: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+    """One phase's result from several load processes' (each kept its latencies)."""
+    merged = dict(results[0])
+    for key in ("acked_events_total", "window_requests_ok", "window_requests_not_ok",
+                "window_events_ok", "connections"):
+        merged[key] = sum(r[key] for r in results)
+    for key in ("statuses", "errors"):
+        merged[key] = dict(sum((Counter(r[key]) for r in results), Counter()))
+    merged["offered_requests_per_s"] = (sum(r["offered_requests_per_s"] for r in results)
+                                        if results[0]["offered_requests_per_s"] else None)
+    merged["events_per_s"] = round(merged["window_events_ok"] / duration, 1)
+    merged["requests_per_s"] = round(merged["window_requests_ok"] / duration, 1)
+    merged["latency_ms"] = percentiles([x for r in results for x in r.pop("latencies_s")])
+    lags = [x for r in results for x in r.pop("send_lags_s")]
+    if lags:
+        merged["send_lag_ms"] = percentiles(lags)
+    merged.pop("latencies_s", None)
+    merged.pop("send_lags_s", None)
+    merged["load_processes"] = len(results)
+    return merged
 
 
 async def load(spec: Spec) -> dict[str, Any]:
@@ -210,11 +238,11 @@ async def load(spec: Spec) -> dict[str, Any]:
     conns = [Connection(spec.port) for _ in range(spec.connections)]
     await asyncio.gather(*(c.open() for c in conns))
     tally = Tally()
-    start = clock() + 0.05
+    start = clock() + (spec.start_at - time.time() if spec.start_at else 0.05)
     stop_at = start + spec.warmup + spec.duration
     print("start", flush=True)  # the orchestrator times its profiling from this line
     if spec.rate:
-        workers = [_open_worker(i, c, requests, tally, (start, spec.rate, stop_at))
+        workers = [_open_worker(i, c, requests, tally, (start, spec.rate, stop_at, spec.offset))
                    for i, c in enumerate(conns)]
     else:
         await asyncio.sleep(start - clock())

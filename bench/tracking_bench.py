@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadgen import Spec, load_main
+from loadgen import Spec, load_main, merge
 from pg_common import fresh_database as fresh_pg_database
 from pg_common import plain_dsn, sqlite_value
 from profiling import start_profiler, summarise_profile
@@ -336,18 +336,37 @@ def machine_busy() -> dict[int, float]:
     return {0: (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")}
 
 
-def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path | None
-              ) -> dict[str, Any]:
-    """One load process against the server; CPU use and the stored count around it."""
+def _load_specs(spec: Spec, processes: int) -> list[Spec]:
+    """The phase's load split over ``processes`` processes that start on one clock: each
+    takes its share of the connections and of the rate, its sends interleaved with the
+    others' (one process's own event loop, busy reading a burst of answers, sent late and
+    was charged for it as the server's latency)."""
+    if processes == 1:
+        return [spec]
+    start_at = time.time() + 2.0  # time to start, build the requests and connect
+    return [Spec(**{**spec.__dict__, "connections": spec.connections // processes,
+                    "rate": spec.rate / processes, "seed": spec.seed + k,
+                    "start_at": start_at, "offset": k / spec.rate if spec.rate else 0.0,
+                    "keep_latencies": True})
+            for k in range(processes)]
+
+
+def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path | None, *,
+              load_processes: int = 1) -> dict[str, Any]:
+    """Load processes against the server; CPU use and the stored count around them."""
     db.settle()
     before = db.count()
-    proc = subprocess.Popen([sys.executable, __file__, "--load", json.dumps(spec.__dict__)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
+    specs = _load_specs(spec, load_processes)
+    procs = [subprocess.Popen([sys.executable, __file__, "--load", json.dumps(s.__dict__)],
+                              stdout=subprocess.PIPE, text=True) for s in specs]
     try:
-        proc.stdout.readline()  # "start": the load clock runs
+        for proc in procs:
+            assert proc.stdout is not None
+            proc.stdout.readline()  # "start": connected; the load clock runs (or soon will)
+        if specs[0].start_at:
+            time.sleep(max(0.0, specs[0].start_at - time.time()))
         time.sleep(spec.warmup)
-        watched = {"server": server.pids(), "client": [proc.pid]}
+        watched = {"server": server.pids(), "client": [proc.pid for proc in procs]}
         if db.backend == "postgresql":
             watched["postgres"] = postgres_pids()
         cpu_before = {k: cpu_seconds(v) for k, v in watched.items()}
@@ -360,11 +379,14 @@ def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path 
         cpu["other_processes_cores"] = round(cpu["machine_busy_cores"] - sum(
             v for k, v in cpu.items() if k != "machine_busy_cores"), 2)
         cpu["loadavg_1m_before"] = load_before
-        out, _ = proc.communicate(timeout=60)
+        outs = [proc.communicate(timeout=60)[0] for proc in procs]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    results = [json.loads(out.strip().splitlines()[-1]) for out in outs]
+    result: dict[str, Any] = (results[0] if len(results) == 1
+                              else merge(results, spec.duration))
     result["cpu"] = cpu
     stored = db.count() - before
     result["stored"] = stored
@@ -422,7 +444,8 @@ def run_backend(backend: str, workers: bool, args: argparse.Namespace) -> dict[s
                                               Spec(path="/v1/track", per_request=1,
                                                    connections=args.open_connections,
                                                    rate=round(rate, 1), **common),
-                                              profile_path("track_open"))
+                                              profile_path("track_open"),
+                                              load_processes=args.open_processes)
         finally:
             server.stop()
         run["server_log_tail"] = server.log.read_text(errors="replace")[-1500:]
@@ -469,6 +492,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--track-connections", type=int, default=64)
     parser.add_argument("--open-connections", type=int, default=128)
     parser.add_argument("--open-fraction", type=float, default=0.7)
+    parser.add_argument("--open-processes", type=int, default=1,
+                        help="load-generator processes sharing the open loop's rate")
     parser.add_argument("--copy-rows", type=int, default=300_000)
     parser.add_argument("--copy-chunk", type=int, default=5000)
     parser.add_argument("--copy-connections", type=int, default=1)
