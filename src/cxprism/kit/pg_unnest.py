@@ -144,13 +144,21 @@ def column_values(rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
 
 def delimited(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """One text parameter per column of ``table``; NotDelimitable if the batch cannot."""
-    params = []
-    for column in table.columns:
-        form = _text_form(_sql_type(column))
-        if form is None:
+    return [encode(column_values(rows, name)) for name, encode in _encoders(table)]
+
+
+_ENCODERS: dict[str, list[tuple[str, _Encoder]]] = {}
+
+
+def _encoders(table: Table) -> list[tuple[str, _Encoder]]:
+    """Each column's name and text encoder, found once per table: looked up per call, they
+    cost a small commit (one event) about as much as encoding its values."""
+    if table.name not in _ENCODERS:
+        forms = [(column.name, _text_form(_sql_type(column))) for column in table.columns]
+        if any(form is None for _, form in forms):
             raise NotDelimitable
-        params.append(form[0](column_values(rows, column.name)))
-    return params
+        _ENCODERS[table.name] = [(name, form[0]) for name, form in forms if form is not None]
+    return _ENCODERS[table.name]
 
 
 def delimited_sql(table: Table, conflict: Sequence[str], returning: str | tuple[str, ...],
