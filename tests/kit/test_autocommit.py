@@ -3,14 +3,18 @@ not handed out again."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 from sqlalchemy import text
 
 from cxprism.kit.db import Database
 
+# What a connection whose backend was terminated raises, by when asyncpg learns of it.
 LOST = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError,
-        asyncpg.exceptions.AdminShutdownError, ConnectionError)
+        asyncpg.exceptions.InternalClientError, asyncpg.exceptions.AdminShutdownError,
+        ConnectionError)
 
 
 async def test_each_statement_commits_on_its_own(db: Database) -> None:
@@ -56,6 +60,19 @@ async def test_a_connection_left_in_a_transaction_is_not_handed_out_again(
         await writer.dispose()
 
 
+async def _gone(db: Database, pids: set[int]) -> None:
+    """Wait until the server has ended these backends (termination is asynchronous)."""
+    for _ in range(200):
+        async with db.session() as session:
+            alive = (await session.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(CAST(:pids AS int[]))"),
+                {"pids": sorted(pids)})).scalar_one()
+        if alive == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"backends {pids} still alive")
+
+
 async def test_a_lost_connection_gives_way_to_a_fresh_pool(db: Database) -> None:
     """All the pool's connections die (a restart): the first use fails, the next one gets
     a live connection, not the dead peer of the first."""
@@ -70,10 +87,34 @@ async def test_a_lost_connection_gives_way_to_a_fresh_pool(db: Database) -> None
             await session.execute(text("SELECT pg_terminate_backend(pid) FROM "
                                        "unnest(CAST(:pids AS int[])) AS pid"),
                                   {"pids": sorted(lost)})
+        await _gone(db, lost)
         with pytest.raises(LOST):
             async with writer.autocommit() as connection:
                 await connection.fetchval("SELECT 1")
         async with writer.autocommit() as connection:
             assert await connection.fetchval("SELECT pg_backend_pid()") not in lost
+    finally:
+        await writer.dispose()
+
+
+async def test_an_error_of_the_statement_keeps_the_connection(db: Database) -> None:
+    """Only a lost or doubtful connection is dropped: a constraint the statement broke, or
+    bad input it was given, leaves the connection as good as before."""
+    if db.dialect != "postgresql":
+        pytest.skip("autocommit connections are PostgreSQL's")
+    writer = Database(db.url, pool_size=1, pre_ping=False)
+    try:
+        async with writer.autocommit() as connection:
+            pid = await connection.fetchval("SELECT pg_backend_pid()")
+        with pytest.raises(asyncpg.exceptions.DivisionByZeroError):
+            async with writer.autocommit() as connection:
+                await connection.fetchval("SELECT 1 / 0")
+        async with writer.autocommit() as connection:
+            assert await connection.fetchval("SELECT pg_backend_pid()") == pid
+        with pytest.raises(RuntimeError):  # not the server's word: the connection is in doubt
+            async with writer.autocommit() as connection:
+                raise RuntimeError("the caller failed halfway")
+        async with writer.autocommit() as connection:
+            assert await connection.fetchval("SELECT pg_backend_pid()") != pid
     finally:
         await writer.dispose()

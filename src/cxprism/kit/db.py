@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -71,13 +72,15 @@ class Database:
                     # Left in a transaction the pool cannot see (its reset would not roll
                     # it back): the next user must not inherit it.
                     await connection.invalidate()
-            except BaseException:
-                if driver is not None and driver.is_closed():
-                    # Lost (a restart, a terminated backend): SQLAlchemy, which did not see
-                    # the error, would hand out this connection and its likely dead peers
-                    # again. As when it detects a disconnect itself, start a fresh pool.
+            except BaseException as exc:
+                if driver is not None and (driver.is_closed() or _connection_unusable(exc)):
+                    # Lost or in doubt (a restart, a terminated backend, a cancelled call):
+                    # SQLAlchemy, which did not see the error, would hand out this
+                    # connection, and its likely dead peers, again. As when it detects a
+                    # disconnect itself, drop it and, unless only cancelled, the pool.
                     await connection.invalidate()
-                    await self.engine.dispose()
+                    if not isinstance(exc, asyncio.CancelledError):
+                        await self.engine.dispose()
                 raise
 
     async def dispose(self) -> None:
@@ -106,6 +109,19 @@ class Database:
                 writer.checkpointer = sqlite_wal.WalCheckpointer(path)
             return writer
         return Database(self.url, pool_size=pool_size, pre_ping=False, fast_timestamps=True)
+
+
+# SQLSTATE classes that leave a connection unusable: connection exception, and operator
+# intervention (the server shutting down or terminating the backend).
+_CONNECTION_LOST_CLASSES = ("08", "57")
+
+
+def _connection_unusable(exc: BaseException) -> bool:
+    """Anything but an error the server reported for the statement itself: asyncpg's own
+    (a closed socket, a protocol out of step after a terminated backend), a cancellation,
+    or the server's word that the connection is over."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return not isinstance(sqlstate, str) or sqlstate[:2] in _CONNECTION_LOST_CLASSES
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False,
