@@ -93,9 +93,9 @@ SELECT (SELECT ok FROM guard) AS ok, ARRAY(SELECT message_id FROM stored) AS sto
 async def append(connection: Any, workspace_id: uuid.UUID, rows: Sequence[dict[str, Any]], *,
                  sources: dict[uuid.UUID, SourceTotals], event_type: str,
                  received_at: datetime) -> set[str] | None:
-    """Store ``rows`` (complete, in message-id order, seqs from ``rows[0]``'s on) and the
-    commit's event; the message ids stored, or None if the statement could not take them
-    (a revoked source, a workspace with suppressions) and wrote nothing."""
+    """Store ``rows`` (complete, in message-id order, their seqs one run) and the commit's
+    event; the message ids stored, or None if the statement could not take them (a revoked
+    source, a workspace with suppressions) and wrote nothing."""
     try:
         params: Sequence[Any] = pg_unnest.delimited(_EVENTS, rows)
         form = "delimited"
