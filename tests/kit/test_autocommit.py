@@ -4,6 +4,8 @@ not handed out again."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -15,6 +17,22 @@ from cxprism.kit.db import Database
 LOST = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError,
         asyncpg.exceptions.InternalClientError, asyncpg.exceptions.AdminShutdownError,
         ConnectionError)
+
+
+@pytest.fixture
+async def writer(db: Database) -> AsyncIterator[Database]:
+    """A pool of one connection (PostgreSQL), so a reused connection shows by its pid."""
+    if db.dialect != "postgresql":
+        pytest.skip("autocommit connections are PostgreSQL's")
+    own = Database(db.url, pool_size=1, pre_ping=False)
+    try:
+        yield own
+    finally:
+        await own.dispose()
+
+
+async def _backend_pid(connection: Any) -> int:
+    return int(await connection.fetchval("SELECT pg_backend_pid()"))
 
 
 async def test_each_statement_commits_on_its_own(db: Database) -> None:
@@ -45,19 +63,13 @@ async def test_each_statement_commits_on_its_own(db: Database) -> None:
 
 
 async def test_a_connection_left_in_a_transaction_is_not_handed_out_again(
-        db: Database) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("autocommit connections are PostgreSQL's")
-    writer = Database(db.url, pool_size=1, pre_ping=False)
-    try:
-        async with writer.autocommit() as connection:
-            left_pid = await connection.fetchval("SELECT pg_backend_pid()")
-            await connection.execute("BEGIN")
-        async with writer.autocommit() as connection:
-            assert not connection.is_in_transaction()
-            assert await connection.fetchval("SELECT pg_backend_pid()") != left_pid
-    finally:
-        await writer.dispose()
+        writer: Database) -> None:
+    async with writer.autocommit() as connection:
+        left_pid = await _backend_pid(connection)
+        await connection.execute("BEGIN")
+    async with writer.autocommit() as connection:
+        assert not connection.is_in_transaction()
+        assert await _backend_pid(connection) != left_pid
 
 
 async def _gone(db: Database, pids: set[int]) -> None:
@@ -81,8 +93,7 @@ async def test_a_lost_connection_gives_way_to_a_fresh_pool(db: Database) -> None
     writer = Database(db.url, pool_size=2, pre_ping=False)
     try:
         async with writer.autocommit() as one, writer.autocommit() as two:  # two pooled
-            lost = {await one.fetchval("SELECT pg_backend_pid()"),
-                    await two.fetchval("SELECT pg_backend_pid()")}
+            lost = {await _backend_pid(one), await _backend_pid(two)}
         async with db.session() as session:
             await session.execute(text("SELECT pg_terminate_backend(pid) FROM "
                                        "unnest(CAST(:pids AS int[])) AS pid"),
@@ -92,29 +103,23 @@ async def test_a_lost_connection_gives_way_to_a_fresh_pool(db: Database) -> None
             async with writer.autocommit() as connection:
                 await connection.fetchval("SELECT 1")
         async with writer.autocommit() as connection:
-            assert await connection.fetchval("SELECT pg_backend_pid()") not in lost
+            assert await _backend_pid(connection) not in lost
     finally:
         await writer.dispose()
 
 
-async def test_an_error_of_the_statement_keeps_the_connection(db: Database) -> None:
+async def test_an_error_of_the_statement_keeps_the_connection(writer: Database) -> None:
     """Only a lost or doubtful connection is dropped: a constraint the statement broke, or
     bad input it was given, leaves the connection as good as before."""
-    if db.dialect != "postgresql":
-        pytest.skip("autocommit connections are PostgreSQL's")
-    writer = Database(db.url, pool_size=1, pre_ping=False)
-    try:
+    async with writer.autocommit() as connection:
+        pid = await _backend_pid(connection)
+    with pytest.raises(asyncpg.exceptions.DivisionByZeroError):
         async with writer.autocommit() as connection:
-            pid = await connection.fetchval("SELECT pg_backend_pid()")
-        with pytest.raises(asyncpg.exceptions.DivisionByZeroError):
-            async with writer.autocommit() as connection:
-                await connection.fetchval("SELECT 1 / 0")
+            await connection.fetchval("SELECT 1 / 0")
+    async with writer.autocommit() as connection:
+        assert await _backend_pid(connection) == pid
+    with pytest.raises(RuntimeError):  # not the server's word: the connection is in doubt
         async with writer.autocommit() as connection:
-            assert await connection.fetchval("SELECT pg_backend_pid()") == pid
-        with pytest.raises(RuntimeError):  # not the server's word: the connection is in doubt
-            async with writer.autocommit() as connection:
-                raise RuntimeError("the caller failed halfway")
-        async with writer.autocommit() as connection:
-            assert await connection.fetchval("SELECT pg_backend_pid()") != pid
-    finally:
-        await writer.dispose()
+            raise RuntimeError("the caller failed halfway")
+    async with writer.autocommit() as connection:
+        assert await _backend_pid(connection) != pid

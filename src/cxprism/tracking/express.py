@@ -47,9 +47,9 @@ class SourceTotals:
     rows: int
 
 
-def _p(number: int, cast: str) -> str:
-    """The statement's own parameter ``number`` (after the insert's), cast."""
-    return f"${_COLUMNS + number}::{cast}"
+def _p(number: int, sql_type: str) -> str:
+    """The statement's own parameter ``number`` (after the insert's), cast to ``sql_type``."""
+    return f"${_COLUMNS + number}::{sql_type}"
 
 
 _SOURCES, _WORKSPACE, _RECEIVED, _REJECTED, _ROWS = (

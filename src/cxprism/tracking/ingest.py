@@ -227,9 +227,7 @@ async def _express_workspace(connection: Any, workspace_id: uuid.UUID,
     take them (nothing was written)."""
     received_at = utcnow()
     kept = [(s.credential.source_id, row) for s in group for row in s.rows]
-    first = await repo.reserve_seqs_on(connection, len(kept))
-    for offset, (source_id, row) in enumerate(kept):  # rows are ours: no copies
-        row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
+    _number(kept, workspace_id, await repo.reserve_seqs_on(connection, len(kept)))
     totals: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0, 0])
     for submission in group:
         counts = totals[submission.credential.source_id]
@@ -248,6 +246,14 @@ async def _express_workspace(connection: Any, workspace_id: uuid.UUID,
         if submission.future is not None and not submission.future.done():
             submission.future.set_result(outcomes[index])
     return True
+
+
+def _number(kept: list[tuple[uuid.UUID, dict[str, Any]]], workspace_id: uuid.UUID,
+            first: int) -> None:
+    """Give each row its workspace, source and seq (from ``first`` on), in place: the rows
+    are ours, no copies."""
+    for offset, (source_id, row) in enumerate(kept):
+        row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
 
 
 def _message_id(row: dict[str, Any]) -> str:
@@ -315,8 +321,7 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
     stored_ids: set[str] = set()
     if kept:
         first = await repo.reserve_seqs(session, len(kept))
-        for offset, (source_id, row) in enumerate(kept):  # rows are ours: no copies
-            row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
+        _number(kept, workspace_id, first)
         # In message-id order: two commits holding the same ids lock them in one order.
         stored_ids = set(await repo.insert_events(
             session, sorted((row for _, row in kept), key=lambda row: row["message_id"]),
