@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -23,7 +24,11 @@ def start_profiler(server: Server, duration: float, out: Path) -> subprocess.Pop
     spy = VENV_BIN / "py-spy"
     return subprocess.Popen([str(spy), "record", "--pid", str(server.proc.pid), "--subprocesses",
                              "--duration", str(int(duration)), "--rate", str(PROFILE_HZ),
-                             "--format", "raw", "--nonblocking", "--output", str(out)],
+                             "--format", "raw", "--output", str(out),
+                             # C frames too (the JSON codec, the GC, asyncpg's Cython); py-spy
+                             # must pause the process to read them
+                             *(["--native"] if os.environ.get("CXPRISM_BENCH_NATIVE")
+                               else ["--nonblocking"])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

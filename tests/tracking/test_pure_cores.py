@@ -17,7 +17,7 @@ from cxprism.tracking.messages import (
     TYPES,
     Envelope,
     Rejected,
-    _opaque_id,
+    opaque_id,
     validate_batch,
 )
 from cxprism.tracking.timestamps import BadTimestamp, parse_iso8601, resolve_times
@@ -141,7 +141,7 @@ def _id_the_slow_way(value: str) -> str | None:
                                        max_size=260))
 def test_the_fast_path_for_ids_decides_exactly_as_the_full_check(value: str) -> None:
     try:
-        got: str | None = _opaque_id(value, "userId")
+        got: str | None = opaque_id(value, "userId")
     except Rejected:
         got = "refused"
     assert got == _id_the_slow_way(value)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Insert, Select, Table, any_, bindparam, event, text
@@ -25,6 +25,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
 from cxprism.kit import pg_codecs, pg_unnest, sqlite_wal
+
+_UNPARSED: Any = object()  # JSONText made from text alone
 
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
@@ -223,12 +225,34 @@ def for_update(dialect: str, stmt: SelectT) -> SelectT:
     return stmt.execution_options(**_FRESH)
 
 
-@dataclass(slots=True)  # not frozen: a frozen one costs twice as much to make, once a row
 class JSONText:
-    """A JSON value serialised once by the caller, with the value for backends that want it."""
+    """A JSON value serialised once by the caller (or received as text), with the value
+    for backends that want it: given, or parsed when first asked for.
 
-    text: bytes
-    value: Any
+    A plain class with slots: a dataclass ``__init__`` costs more, once a row."""
+
+    __slots__ = ("_value", "text")
+
+    def __init__(self, text: bytes, value: Any = _UNPARSED) -> None:
+        self.text = text
+        self._value = value
+
+    @property
+    def value(self) -> Any:
+        if self._value is _UNPARSED:
+            # The standard library reads all JSON text PostgreSQL accepts (numbers beyond
+            # a double's range included), and round-trips what it writes.
+            self._value = json.loads(self.text)
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, JSONText) and self.text == other.text
+                and self.value == other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"JSONText({self.text!r})"
 
 
 async def insert_many_ignore(session: AsyncSession, table: Table,

@@ -68,8 +68,15 @@ async def close_gateway(state: Any) -> None:
         await gateway.ingestor.close()
 
 
-def decode_json(body: bytes, headers: Mapping[str, str], limit: int) -> Any:
-    """The decoded body: gzip undone within ``limit`` bytes (no zip bombs), JSON parsed."""
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from None
+
+
+def body_of(body: bytes, headers: Mapping[str, str], limit: int) -> bytes:
+    """The body's bytes with any gzip undone within ``limit`` bytes (no zip bombs)."""
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding == "gzip":
         body = _gunzip(body, limit)
@@ -78,10 +85,7 @@ def decode_json(body: bytes, headers: Mapping[str, str], limit: int) -> Any:
                                   f"send gzip or no encoding.")
     if len(body) > limit:
         raise PayloadTooLarge(f"The body is {len(body)} bytes; the limit here is {limit}.")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from None
+    return body
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -97,8 +101,9 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     return data
 
 
-def write_key_of(headers: Mapping[str, str], body: Any) -> str:
-    """Segment's ways: Basic auth with the key as user name, a bearer token, or ``writeKey``."""
+def write_key_of(headers: Mapping[str, str], body_key: object) -> str:
+    """Segment's ways: Basic auth with the key as user name, a bearer token, or the body's
+    ``writeKey`` (``body_key``)."""
     header = headers.get("authorization")
     if header:
         scheme, _, value = header.strip().partition(" ")
@@ -108,9 +113,8 @@ def write_key_of(headers: Mapping[str, str], body: Any) -> str:
             return value.strip()
         raise Unauthorized("Authorization must be 'Basic base64(<write key>:)' or "
                            "'Bearer <write key>'.")
-    key = body.get("writeKey") if isinstance(body, dict) else None
-    if isinstance(key, str) and key:
-        return key
+    if isinstance(body_key, str) and body_key:
+        return body_key
     raise Unauthorized("Send the source's write key: HTTP Basic with the key as the user name.")
 
 

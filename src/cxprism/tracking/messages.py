@@ -77,8 +77,8 @@ def to_row(message: object, envelope: Envelope, forced_type: str | None = None) 
     if b"\\u0000" in payload and _has_nul(message):
         raise Rejected("message contains a NUL character (\\u0000), which cannot be stored")
     type_ = _type_of(message, forced_type)
-    user_id = _opaque_id(message.get("userId"), "userId")
-    anonymous_id = _opaque_id(message.get("anonymousId"), "anonymousId")
+    user_id = opaque_id(message.get("userId"), "userId")
+    anonymous_id = opaque_id(message.get("anonymousId"), "anonymousId")
     if user_id is None and anonymous_id is None:
         raise Rejected("message needs a userId or an anonymousId")
     for field in OBJECT_FIELDS:
@@ -90,7 +90,7 @@ def to_row(message: object, envelope: Envelope, forced_type: str | None = None) 
         parse_iso8601(message.get("sentAt", envelope.sent_at), "sentAt"),
         envelope.received_at, correct_skew=envelope.correct_skew)
     return {
-        "message_id": _message_id(message.get("messageId")),
+        "message_id": message_id_of(message.get("messageId")),
         "type": type_,
         "name": _name_of(message, type_),
         "user_id": user_id,
@@ -121,7 +121,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _opaque_id(value: object, field: str) -> str | None:
+def opaque_id(value: object, field: str) -> str | None:
     """Segment ids are strings; SDKs also send numbers. Blank means absent.
 
     Normalised as the customers domain stores identities (trimmed, no control characters),
@@ -145,15 +145,15 @@ def _opaque_id(value: object, field: str) -> str | None:
 
 
 def _required_id(message: dict[str, Any], field: str) -> str:
-    value = _opaque_id(message.get(field), field)
+    value = opaque_id(message.get(field), field)
     if value is None:
         raise Rejected(f"this message type needs {field}")
     return value
 
 
-def _message_id(value: object) -> str:
+def message_id_of(value: object) -> str:
     """The client's dedup key; a message without one cannot be deduplicated, so gets ours."""
-    found = _opaque_id(value, "messageId")
+    found = opaque_id(value, "messageId")
     return found if found is not None else f"cxprism-{uuid.uuid4()}"
 
 
@@ -162,18 +162,18 @@ def _name_of(message: dict[str, Any], type_: str) -> str | None:
         event = message.get("event")
         if not isinstance(event, str) or not event.strip():
             raise Rejected("a track message needs an event name (a non-empty string)")
-        return _bounded_name(event, "event")
+        return bounded_name(event, "event")
     if type_ in ("page", "screen"):
         name = message.get("name")
         if name is None or name == "":
             return None
         if not isinstance(name, str):
             raise Rejected("name must be a string")
-        return _bounded_name(name, "name")
+        return bounded_name(name, "name")
     return None
 
 
-def _bounded_name(name: str, field: str) -> str:
+def bounded_name(name: str, field: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise Rejected(f"{field} is longer than {MAX_NAME_LENGTH} characters")
     return name

@@ -15,6 +15,7 @@ the API's contracts on its own: the error body, the body size limit (413) and
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ from cxprism.kit.errors import (
     NotFound,
     error_body,
 )
-from cxprism.tracking.gateway import decode_json, gateway_of, write_key_of
+from cxprism.tracking.gateway import body_of, gateway_of, parse_json, write_key_of
 from cxprism.tracking.messages import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -38,6 +39,7 @@ from cxprism.tracking.messages import (
     Rejection,
     validate_batch,
 )
+from cxprism.tracking.wire import RawBody, validate_raw
 
 log = logging.getLogger("cxprism.tracking")
 PREFIX = "/v1/"
@@ -98,17 +100,18 @@ class SegmentFastPath(FastPath):
 async def ingest(state: Any, headers: dict[str, str], raw: bytes, forced_type: str | None,
                  correct_skew: bool) -> dict[str, Any]:
     received_at = utcnow()
-    body = decode_json(raw, headers, MAX_MESSAGE_BYTES if forced_type else MAX_BATCH_BYTES)
+    body = body_of(raw, headers, MAX_MESSAGE_BYTES if forced_type else MAX_BATCH_BYTES)
     gateway = gateway_of(state)
-    credential = await gateway.credential(write_key_of(headers, body))
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    messages, sent_at = _messages_of(body, forced_type)
-    try:
-        rows, rejections = validate_batch(messages, Envelope(received_at, sent_at, correct_skew),
-                                          forced_type)
-    except Rejected as exc:
-        raise BadRequest(str(exc)) from None
+    split = RawBody.read(body, forced_type)
+    if split is not None:  # the plain shape: messages read from their bytes
+        credential = await gateway.credential(write_key_of(headers, split.write_key))
+        rows, rejections = validate_raw(split, Envelope(received_at, split.sent_at,
+                                                        correct_skew), forced_type)
+    else:  # anything else is parsed whole, and answered with its exact errors
+        parsed = parse_json(body)
+        credential = await gateway.credential(write_key_of(
+            headers, parsed.get("writeKey") if isinstance(parsed, dict) else None))
+        rows, rejections = _validate_parsed(parsed, received_at, forced_type, correct_skew)
     if rows or rejections:
         await gateway.ingestor.submit(credential, rows, len(rejections))
     if rejections and not rows:
@@ -116,6 +119,18 @@ async def ingest(state: Any, headers: dict[str, str], raw: bytes, forced_type: s
                               details={"rejected": [r.as_dict() for r in rejections]})
     return {"success": True, "accepted": len(rows),
             "rejected": [r.as_dict() for r in rejections]}
+
+
+def _validate_parsed(body: Any, received_at: datetime, forced_type: str | None,
+                     correct_skew: bool) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    messages, sent_at = _messages_of(body, forced_type)
+    try:
+        return validate_batch(messages, Envelope(received_at, sent_at, correct_skew),
+                              forced_type)
+    except Rejected as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _messages_of(body: dict[str, Any], forced_type: str | None) -> tuple[Any, object]:

@@ -47,14 +47,19 @@ def parse_iso8601(value: object, field: str) -> datetime | None:
 
 def resolve_times(original: datetime | None, sent_at: datetime | None,
                   received_at: datetime, *, correct_skew: bool = True) -> Times:
+    return Times(corrected_timestamp(original, sent_at, received_at, correct_skew),
+                 original, sent_at, received_at)
+
+
+def corrected_timestamp(original: datetime | None, sent_at: datetime | None,
+                        received_at: datetime, correct_skew: bool = True) -> datetime:
+    """When it happened: the device time corrected for the device clock's skew."""
     if original is None:
-        timestamp = received_at
-    elif sent_at is not None and correct_skew:
+        return received_at
+    if sent_at is not None and correct_skew:
         try:
-            timestamp = received_at - (sent_at - original)
+            return received_at - (sent_at - original)
         except OverflowError:
             raise BadTimestamp("sentAt and timestamp are too far apart to correct "
                                "for clock skew") from None
-    else:
-        timestamp = original
-    return Times(timestamp, original, sent_at, received_at)
+    return original
