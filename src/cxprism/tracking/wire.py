@@ -242,7 +242,7 @@ def _shared_time(value: object, times: dict[str, datetime | None]) -> datetime |
     found = times.get(value, UNSET)
     if found is UNSET:
         found = times[value] = parse_iso8601(value, "sentAt")
-    return found  # type: ignore[return-value]
+    return found
 
 
 def _object_or_null(raw: Raw) -> bool:
