@@ -37,6 +37,7 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
@@ -252,12 +253,13 @@ def _number(kept: list[tuple[uuid.UUID, dict[str, Any]]], workspace_id: uuid.UUI
             first: int) -> None:
     """Give each row its workspace, source and seq (from ``first`` on), in place: the rows
     are ours, no copies."""
-    for offset, (source_id, row) in enumerate(kept):
-        row.update(workspace_id=workspace_id, seq=first + offset, source_id=source_id)
+    for seq, (source_id, row) in enumerate(kept, first):
+        row["workspace_id"] = workspace_id
+        row["seq"] = seq
+        row["source_id"] = source_id
 
 
-def _message_id(row: dict[str, Any]) -> str:
-    return str(row["message_id"])
+_message_id = itemgetter("message_id")
 
 
 async def write_rows(session: AsyncSession, credential: SourceCredential,
@@ -324,7 +326,7 @@ async def _write_workspace(session: AsyncSession, workspace_id: uuid.UUID,
         _number(kept, workspace_id, first)
         # In message-id order: two commits holding the same ids lock them in one order.
         stored_ids = set(await repo.insert_events(
-            session, sorted((row for _, row in kept), key=lambda row: row["message_id"]),
+            session, sorted((row for _, row in kept), key=_message_id),
             optimistic=optimistic))
     outcomes = _tally(items, suppressed_ids, stored_ids)
     # The per-source counters ride on the commit's event and are added by a consumer: an

@@ -6,7 +6,7 @@ checking each message field by field in Python and serialising it again for the 
 most of a request's time on the event loop. Here msgspec reads the whole batch in C twice:
 once cut into one raw slice per message (the slice becomes the stored ``payload``), once
 into the few fields a row needs, already checked against the common shape (a known type,
-ids and names as strings of 1 to 255 characters, timestamps as strings, objects left raw).
+ids and names as strings of 1 to 255 characters, timestamps as strings, objects skipped).
 
 Only what passes that check and the few checks left to Python is taken here, and taken
 exactly as :func:`messages.to_row` would take it. Any other message (a ``writeKey`` inside
@@ -47,11 +47,14 @@ _Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 _Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
 _Time = Annotated[str, Meta(min_length=1, max_length=MAX_TIMESTAMP_LENGTH)]
 _Type = Literal["track", "identify", "page", "screen", "group", "alias"]
-_NULL = Raw(b"null")
+
+
+class _AnyObject(msgspec.Struct, gc=False):
+    """A JSON object, whatever it holds: checked and skipped in C, never built."""
 
 
 class _Fields(msgspec.Struct, gc=False):
-    """The fields a row needs, in the common shape; the objects stay raw slices."""
+    """The fields a row needs, in the common shape."""
 
     type: _Type | UnsetType = UNSET
     messageId: _Id | None = None  # Segment's names
@@ -65,10 +68,10 @@ class _Fields(msgspec.Struct, gc=False):
     groupId: _Id | None = None
     previousId: _Id | None = None
     writeKey: Any = UNSET
-    context: Raw = _NULL
-    properties: Raw = _NULL
-    traits: Raw = _NULL
-    integrations: Raw = _NULL
+    context: _AnyObject | None = None
+    properties: _AnyObject | None = None
+    traits: _AnyObject | None = None
+    integrations: _AnyObject | None = None
 
 
 class _Slices(msgspec.Struct, gc=False):
@@ -85,7 +88,6 @@ _read_slices = msgspec.json.Decoder(_Slices).decode
 _read_fields = msgspec.json.Decoder(_Fields).decode
 _read_fields_batch = msgspec.json.Decoder(_FieldsBatch).decode
 _DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
-_OBJECT_OR_NULL = (ord("{"), ord("n"))  # of JSON's values only these start so
 
 
 class RawBody:
@@ -94,14 +96,16 @@ class RawBody:
     an object, no ``batch`` array, ...): the caller then parses it whole, with its exact
     errors."""
 
-    __slots__ = ("fields", "messages", "sent_at", "write_key")
+    __slots__ = ("fields", "messages", "plain_text", "sent_at", "write_key")
 
-    def __init__(self, messages: list[bytes] | list[Raw], fields: list[_Fields] | None,
-                 sent_at: object, write_key: object) -> None:
+    def __init__(self, body: bytes, messages: list[bytes] | list[Raw],
+                 fields: list[_Fields] | None, sent_at: object, write_key: object) -> None:
         self.messages = messages
         self.fields = fields
         self.sent_at = sent_at
         self.write_key = write_key
+        # One look at the whole body spares one per message (see _plain).
+        self.plain_text = body.isascii() and b"\\u0000" not in body
 
     @classmethod
     def read(cls, body: bytes, forced_type: str | None) -> RawBody | None:
@@ -111,7 +115,7 @@ class RawBody:
             except _DECODE_ERRORS:
                 return None
             write_key = None if fields.writeKey is UNSET else fields.writeKey
-            return cls([body.strip()], [fields], None, write_key)
+            return cls(body, [body.strip()], [fields], None, write_key)
         try:
             slices = _read_slices(body)
         except _DECODE_ERRORS:
@@ -122,7 +126,7 @@ class RawBody:
             batch: list[_Fields] | None = _read_fields_batch(body).batch
         except _DECODE_ERRORS:
             batch = None  # some message is not the common shape: each is read alone
-        return cls(slices.batch, batch, slices.sentAt, slices.writeKey)
+        return cls(body, slices.batch, batch, slices.sentAt, slices.writeKey)
 
 
 def validate_raw(body: RawBody, envelope: Envelope, forced_type: str | None = None
@@ -135,8 +139,9 @@ def validate_raw(body: RawBody, envelope: Envelope, forced_type: str | None = No
     for index, raw in enumerate(body.messages):
         text = bytes(raw)
         fields = body.fields[index] if body.fields is not None else _fields_of(text)
+        plain = len(text) <= MAX_MESSAGE_BYTES and (body.plain_text or _plain(text))
         row = (_quick_row(fields, text, envelope, forced_type, times)
-               if fields is not None and _plain(text) else None)
+               if fields is not None and plain else None)
         try:
             rows.append(row if row is not None else _slow_row(text, envelope, forced_type))
         except (Rejected, BadTimestamp) as exc:
@@ -160,8 +165,8 @@ def _slow_row(text: bytes, envelope: Envelope, forced_type: str | None) -> dict[
 
 
 def _plain(text: bytes) -> bool:
-    """Within the size limit, no NUL escape to look into, and UTF-8 PostgreSQL takes."""
-    if len(text) > MAX_MESSAGE_BYTES or b"\\u0000" in text:
+    """No NUL escape to look into, and UTF-8 that PostgreSQL takes."""
+    if b"\\u0000" in text:
         return False
     if text.isascii():
         return True
@@ -188,10 +193,7 @@ def _row(fields: _Fields, text: bytes, envelope: Envelope, forced_type: str | No
     user_id, anonymous_id = fields.userId, fields.anonymousId
     if (type_ is None or (forced_type is not None and type_ != forced_type)
             or fields.writeKey is not UNSET or (user_id is None and anonymous_id is None)
-            or not (_normal(user_id) and _normal(anonymous_id) and _normal(fields.messageId))
-            or not (_object_or_null(fields.context) and _object_or_null(fields.properties)
-                    and _object_or_null(fields.traits)
-                    and _object_or_null(fields.integrations))):
+            or not (_normal(user_id) and _normal(anonymous_id) and _normal(fields.messageId))):
         return None
     name = _name(fields, type_)
     group_id = fields.groupId if type_ == "group" else None
@@ -244,8 +246,4 @@ def _shared_time(value: object, times: dict[str, datetime | None]) -> datetime |
         found = times[value] = parse_iso8601(value, "sentAt")
     return found
 
-
-def _object_or_null(raw: Raw) -> bool:
-    # A raw value starts with its first character (no white space).
-    return raw is _NULL or memoryview(raw)[0] in _OBJECT_OR_NULL
 
