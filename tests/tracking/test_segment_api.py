@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from typing import Any
 
 import httpx
 import orjson
@@ -301,16 +302,28 @@ async def test_after_its_connections_die_the_ingestor_writes_on_fresh_ones(
 
 
 async def test_the_ingestor_writes_on_one_kept_connection(
-        app: FastAPI, client: httpx.AsyncClient, source: Source) -> None:
+        app: FastAPI, client: httpx.AsyncClient, source: Source,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Its own pool, on SQLite too: opening a connection per commit (with its thread and
-    pragmas) cost more than a small commit itself."""
+    pragmas) cost more than a small commit itself. On PostgreSQL single events go as
+    express statements, on connections kept outside the engine's pool (kit.pg_autocommit)."""
     from sqlalchemy import event
 
     from cxprism.tracking.gateway import gateway_of
 
-    engine = gateway_of(app.state).ingestor.db.engine.sync_engine
+    ingestor_db = gateway_of(app.state).ingestor.db
     connects: list[object] = []
-    event.listen(engine, "connect", lambda *_: connects.append(1))
+    event.listen(ingestor_db.engine.sync_engine, "connect", lambda *_: connects.append(1))
+    if ingestor_db.dialect == "postgresql":
+        import asyncpg
+
+        real_connect = asyncpg.connect
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            connects.append(2)
+            return await real_connect(*args, **kwargs)
+
+        monkeypatch.setattr(asyncpg, "connect", counted)
     for n in range(3):
         assert (await post(client, "/v1/track", source, track(n))).status_code == 200
-    assert len(connects) == 1
+    assert connects == ([2] if ingestor_db.dialect == "postgresql" else [1])

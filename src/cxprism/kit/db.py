@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 
 from cxprism.kit import pg_codecs, pg_unnest, sqlite_wal
+from cxprism.kit.pg_autocommit import AutocommitConnections
 
 _UNPARSED: Any = object()  # JSONText made from text alone
 
@@ -38,6 +38,9 @@ class Database:
                  pre_ping: bool = True, keep_sqlite_connection: bool = False,
                  fast_timestamps: bool = False) -> None:
         self.url = url
+        self.pool_size = pool_size
+        self.fast_timestamps = fast_timestamps
+        self._autocommit: AutocommitConnections | None = None
         self.engine = make_engine(url, pool_size=pool_size, echo=echo, pre_ping=pre_ping,
                                   keep_sqlite_connection=keep_sqlite_connection)
         if fast_timestamps and self.dialect == "postgresql":
@@ -56,38 +59,30 @@ class Database:
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Any]:
-        """PostgreSQL only: a pooled asyncpg connection outside any transaction, so that each
+        """PostgreSQL only: an asyncpg connection outside any transaction, so that each
         statement commits on its own, in its one round trip.
 
         For a hot writer whose whole commit fits one statement: a session's BEGIN, its
         statements and its COMMIT are a round trip each, and each round trip costs this
-        process a system call and a turn on the event loop (see tracking.express).
+        process a system call and a turn on the event loop (see tracking.express). The
+        connections are kept apart from the engine's pool (kit.pg_autocommit), up to this
+        database's pool size of them.
         """
         if self.dialect != "postgresql":
             raise RuntimeError("autocommit connections are PostgreSQL's (asyncpg's)")
-        async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            try:
-                yield driver
-                if driver is not None and driver.is_in_transaction():
-                    # Left in a transaction the pool cannot see (its reset would not roll
-                    # it back): the next user must not inherit it.
-                    await connection.invalidate()
-            except BaseException as exc:
-                if driver is not None and (driver.is_closed() or _connection_unusable(exc)):
-                    # Lost or in doubt (a restart, a terminated backend, a cancelled call):
-                    # SQLAlchemy, which did not see the error, would hand out this
-                    # connection, and its likely dead peers, again. As when it detects a
-                    # disconnect itself, drop it and, unless only cancelled, the pool.
-                    await connection.invalidate()
-                    if not isinstance(exc, asyncio.CancelledError):
-                        await self.engine.dispose()
-                raise
+        if self._autocommit is None:
+            _, connect_kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+            self._autocommit = AutocommitConnections(
+                connect_kwargs, max_idle=self.pool_size,
+                setup=pg_codecs.install if self.fast_timestamps else None)
+        async with self._autocommit.connection() as connection:
+            yield connection
 
     async def dispose(self) -> None:
         if self.checkpointer is not None:
             await self.checkpointer.stop()
+        if self._autocommit is not None:
+            await self._autocommit.close()
         await self.engine.dispose()
 
     def dedicated(self, pool_size: int) -> Database:
@@ -111,19 +106,6 @@ class Database:
                 writer.checkpointer = sqlite_wal.WalCheckpointer(path)
             return writer
         return Database(self.url, pool_size=pool_size, pre_ping=False, fast_timestamps=True)
-
-
-# SQLSTATE classes that leave a connection unusable: connection exception, and operator
-# intervention (the server shutting down or terminating the backend).
-_CONNECTION_LOST_CLASSES = ("08", "57")
-
-
-def _connection_unusable(exc: BaseException) -> bool:
-    """Anything but an error the server reported for the statement itself: asyncpg's own
-    (a closed socket, a protocol out of step after a terminated backend), a cancellation,
-    or the server's word that the connection is over."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    return not isinstance(sqlstate, str) or sqlstate[:2] in _CONNECTION_LOST_CLASSES
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False,

@@ -44,6 +44,11 @@ def use_fast_timestamps(engine: AsyncEngine) -> None:
 
 
 def _install(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.run_async(lambda connection: connection.set_type_codec(
+    dbapi_connection.run_async(install)
+
+
+async def install(connection: Any) -> None:
+    """This codec on one asyncpg connection."""
+    await connection.set_type_codec(
         "timestamptz", schema="pg_catalog", encoder=encode_timestamptz,
-        decoder=decode_timestamptz, format="tuple"))
+        decoder=decode_timestamptz, format="tuple")
