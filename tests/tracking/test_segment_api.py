@@ -9,9 +9,10 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from cxprism.kit.db import Database
+from cxprism.tracking.models import TrackedEvent
 from cxprism.workspaces.service import WorkspaceService
 from tests.fixtures.builders import Tenant
 from tests.tracking.helpers import Source, drain, make_source, post, stored_count, track
@@ -105,6 +106,27 @@ async def test_unreadable_batches_get_400_and_store_nothing(
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
     assert await stored_count(db) == 0
+
+
+async def test_a_message_that_cannot_be_stored_is_rejected_alone_and_the_rest_kept(
+        client: httpx.AsyncClient, db: Database, source: Source) -> None:
+    """Invalid UTF-8 inside one message: that message is rejected by index, the batch's
+    other messages are stored, as sent (white space and all)."""
+    good = b'{"type": "track", "userId": "u1", "event": "Viewed",  "messageId": "m-good"}'
+    bad = b'{"type": "track", "userId": "u2", "event": "Viewed", "properties": {"s": "\xff"}}'
+    response = await client.post("/v1/batch", content=b'{"batch": [' + bad + b", " + good
+                                 + b"]}", headers=source.basic)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["accepted"] == 1 and [r["index"] for r in body["rejected"]] == [0]
+    assert "UTF-8" in body["rejected"][0]["reason"]
+    assert await stored_count(db) == 1
+    async with db.session() as session:
+        event = (await session.execute(select(TrackedEvent))).scalar_one()
+        text_ = (await session.execute(select(cast(TrackedEvent.payload, Text)))).scalar_one()
+    assert event.message_id == "m-good" and event.payload["event"] == "Viewed"
+    if db.dialect == "postgresql":  # SQLite's JSON type writes its own serialisation
+        assert text_ == good.decode()
 
 
 async def test_broken_gzip_and_unknown_encodings_are_refused(
