@@ -115,7 +115,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False,
         pooling: dict[str, Any] = ({"pool_size": 1, "max_overflow": 0}
                                    if keep_sqlite_connection else {"poolclass": NullPool})
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, **pooling
+            url, echo=echo, connect_args={"timeout": 30}, json_serializer=_sqlite_json,
+            **pooling
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
@@ -208,8 +209,8 @@ def for_update(dialect: str, stmt: SelectT) -> SelectT:
 
 
 class JSONText:
-    """A JSON value serialised once by the caller (or received as text), with the value
-    for backends that want it: given, or parsed when first asked for.
+    """A JSON value serialised once by the caller (or received as text), stored as this
+    text on both databases; its value is the one given, or parsed when first asked for.
 
     A plain class with slots: a dataclass ``__init__`` costs more, once a row."""
 
@@ -314,7 +315,7 @@ async def copy_new_rows(session: AsyncSession, table: Table,
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         try:
-            await session.execute(table.insert(), _plain_json(rows))
+            await session.execute(table.insert(), list(rows))
         except IntegrityError as exc:
             if getattr(exc.orig, "sqlite_errorname", None) in _SQLITE_KEY_TAKEN:
                 raise RowsConflict(str(exc.orig)) from exc
@@ -347,14 +348,16 @@ async def _insert_many_sqlite(session: AsyncSession, table: Table,
                               returning: str) -> list[Any]:
     # One compiled statement, executed for many parameter sets ("insertmanyvalues").
     stmt: Any = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
-    result = await session.execute(stmt.returning(table.c[returning]), _plain_json(rows))
+    result = await session.execute(stmt.returning(table.c[returning]), list(rows))
     return list(result.scalars())
 
 
-def _plain_json(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows with each :class:`JSONText` as its value: SQLite's JSON type serialises it."""
-    return [{k: v.value if isinstance(v, JSONText) else v for k, v in row.items()}
-            for row in rows]
+def _sqlite_json(value: Any) -> str:
+    """SQLite's JSON columns: a :class:`JSONText` as its text, as it came; any other
+    value serialised as SQLAlchemy would."""
+    if type(value) is JSONText:
+        return value.text.decode()
+    return json.dumps(value)
 
 
 def metadata_tables(base: type[DeclarativeBase]) -> list[str]:

@@ -6,8 +6,11 @@ parsing, one JSON parse (orjson) and one dict walk per message.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import functools
+import logging
 import time
 import zlib
 from collections import OrderedDict
@@ -23,7 +26,10 @@ from cxprism.tracking.ingest import Ingestor
 from cxprism.workspaces.auth import SourceCredential, source_for_write_key
 
 KEY_CACHE_SECONDS = 30.0
+KEY_REFRESH_SECONDS = 20.0  # an entry this old is looked up again in the background
 KEY_CACHE_SIZE = 10_000
+
+log = logging.getLogger("cxprism.tracking")
 
 
 class Gateway:
@@ -31,26 +37,59 @@ class Gateway:
 
     Only valid keys are cached, for :data:`KEY_CACHE_SECONDS`; a revoked source is still
     refused at once, because every commit re-checks its sources (see tracking.ingest).
+    Concurrent requests with a key not in the cache share one lookup, and a key in use is
+    looked up again in the background before its entry expires: hundreds of requests a
+    second must not each ask the database at once when an entry runs out (on SQLite every
+    lookup also waits its turn behind the ingestor's commits).
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.ingestor = Ingestor(db)
         self._keys: OrderedDict[str, tuple[float, SourceCredential]] = OrderedDict()
+        self._lookups: dict[str, asyncio.Task[SourceCredential]] = {}
 
     async def credential(self, write_key: str) -> SourceCredential:
         digest = digest_secret(write_key)
         cached = self._keys.get(digest)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
-            return cached[1]
-        async with self.db.session() as session:
-            credential = await source_for_write_key(session, write_key)
-        self._keys[digest] = (now, credential)
+        if cached is not None:
+            age = time.monotonic() - cached[0]
+            if age < KEY_CACHE_SECONDS:
+                if age >= KEY_REFRESH_SECONDS:
+                    self._look_up(write_key, digest)  # for the requests to come
+                return cached[1]
+        return await asyncio.shield(self._look_up(write_key, digest))
+
+    def _look_up(self, write_key: str, digest: str) -> asyncio.Task[SourceCredential]:
+        """The key's lookup in flight, or a new one."""
+        task = self._lookups.get(digest)
+        if task is None:
+            task = asyncio.create_task(self._fetch(write_key, digest), name="write-key-lookup")
+            self._lookups[digest] = task
+            task.add_done_callback(functools.partial(self._looked_up, digest))
+        return task
+
+    async def _fetch(self, write_key: str, digest: str) -> SourceCredential:
+        started = time.monotonic()  # the entry holds from the question, not the answer
+        try:
+            async with self.db.session() as session:
+                credential = await source_for_write_key(session, write_key)
+        except Unauthorized:
+            self._keys.pop(digest, None)  # revoked meanwhile: no longer valid
+            raise
+        self._keys[digest] = (started, credential)
         self._keys.move_to_end(digest)
         while len(self._keys) > KEY_CACHE_SIZE:
             self._keys.popitem(last=False)
         return credential
+
+    def _looked_up(self, digest: str, task: asyncio.Task[SourceCredential]) -> None:
+        self._lookups.pop(digest, None)
+        # Retrieved here, so a background refresh's failure is never "never retrieved"; the
+        # requests that waited on it got it themselves.
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not isinstance(error, Unauthorized):
+            log.warning("a write key lookup failed: %r", error)
 
 
 def gateway_of(state: Any) -> Gateway:
