@@ -15,6 +15,7 @@ from segment.analytics.client import Client
 from cxprism.app import create_server_app
 from cxprism.config import Settings
 from cxprism.kit.db import Database
+from cxprism.kit.http_server import CoalescingHttpToolsProtocol
 from tests.fixtures.builders import Tenant
 from tests.fixtures.live import free_port
 from tests.tracking.helpers import drain, make_source, stored_count
@@ -26,7 +27,8 @@ def live_server(settings: Settings) -> Iterator[str]:
     runs it: the Segment API answered in front of the application."""
     port = free_port()
     config = uvicorn.Config(create_server_app(settings, run_workers=False), host="127.0.0.1",
-                            port=port, log_level="warning", lifespan="on")
+                            port=port, log_level="warning", lifespan="on",
+                            http=CoalescingHttpToolsProtocol)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

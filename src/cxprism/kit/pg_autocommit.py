@@ -38,7 +38,9 @@ def connection_unusable(exc: BaseException) -> bool:
 
 class AutocommitConnections:
     """Up to ``max_idle`` idle connections, opened on demand with ``connect_kwargs``
-    (as SQLAlchemy's dialect would open them) and prepared by ``setup``."""
+    (as SQLAlchemy's dialect would open them) and prepared by ``setup``. There is no cap
+    on connections in use: as many are open as callers hold at once (the ingestor's
+    flushers, a handful), which is why it is for one hot writer, not for general use."""
 
     def __init__(self, connect_kwargs: Mapping[str, Any], *, max_idle: int,
                  setup: Setup | None = None) -> None:
