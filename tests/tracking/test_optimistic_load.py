@@ -101,3 +101,22 @@ async def test_a_request_of_rejections_only_is_counted_without_a_failed_write(
         await ingestor.close()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     assert ingestor._careful_commits == 0
+
+
+async def test_a_slow_commit_is_logged_with_its_size_and_a_quick_one_is_not(
+        db: Database, tenant: Tenant, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cxprism.tracking import ingest
+
+    source = await make_source(db, tenant)
+    credential = SourceCredential(tenant.workspace_id, source.id)
+    ingestor = Ingestor(db)
+    try:
+        with caplog.at_level("WARNING", logger="cxprism.tracking"):
+            await ingestor.submit(credential, _rows(1), 0)
+            assert "took" not in caplog.text  # well under the threshold
+            monkeypatch.setattr(ingest, "SLOW_COMMIT_SECONDS", 0.0)
+            await ingestor.submit(credential, _rows(2, 3), 0)
+    finally:
+        await ingestor.close()
+    assert "ms (1 requests, 2 events)" in caplog.text and "a tracking commit took" in caplog.text

@@ -63,6 +63,7 @@ CAREFUL_COMMITS_AFTER_CONFLICT = 20  # skip stored ids from the start for this m
 APPENDED = "tracking.events_appended"
 SESSION_PATH_SECONDS = 30.0  # a workspace the express write could not take goes the session
 SESSION_PATH_MEMORY = 10_000  # path for this long (it is asked again then); at most this many
+SLOW_COMMIT_SECONDS = 0.1  # a commit that took longer is logged
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,12 @@ class Ingestor:
             self._running.discard(asyncio.current_task())
 
     async def _flush_one(self, batch: list[_Submission]) -> None:
+        started = time.monotonic()
         try:
             left = await self._write_express(batch)
             if left:
                 await self._write_optimistically(left)
+            _note_if_slow(started, batch)
         except Exception:
             log.exception("a combined tracking write failed; writing its requests apart")
             repo.forget_reserved_seqs()
@@ -220,6 +223,15 @@ class Ingestor:
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
+
+
+def _note_if_slow(started: float, batch: list[_Submission]) -> None:
+    """A commit that held its requests for long says so: every request of it waited that
+    long, and the log tells an operator whether a latency spike was the database's."""
+    took = time.monotonic() - started
+    if took >= SLOW_COMMIT_SECONDS:
+        log.warning("a tracking commit took %.0f ms (%d requests, %d events)", took * 1000,
+                    len(batch), sum(len(s.rows) for s in batch))
 
 
 async def _express_workspace(connection: Any, workspace_id: uuid.UUID,
