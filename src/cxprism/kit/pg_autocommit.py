@@ -28,7 +28,7 @@ _SQLALCHEMY_OPTIONS = ("async_creator_fn", "prepared_statement_cache_size",
 Setup = Callable[[Any], Awaitable[None]]  # given an asyncpg connection
 
 
-def connection_unusable(exc: BaseException) -> bool:
+def _connection_unusable(exc: BaseException) -> bool:
     """Anything but an error the server reported for the statement itself: asyncpg's own
     (a closed socket, a protocol out of step after a terminated backend), a cancellation,
     or the server's word that the connection is over."""
@@ -55,7 +55,7 @@ class AutocommitConnections:
         try:
             yield connection
         except BaseException as exc:
-            if connection.is_closed() or connection_unusable(exc):
+            if connection.is_closed() or _connection_unusable(exc):
                 connection.terminate()
                 if not isinstance(exc, asyncio.CancelledError):
                     self._drop_idle()

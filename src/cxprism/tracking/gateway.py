@@ -1,7 +1,8 @@
 """The Segment HTTP edge: body decoding, write-key authentication, and the ingestor.
 
 Kept as plain functions over bytes and headers: the hot path does no request-model
-parsing, one JSON parse (orjson) and one dict walk per message.
+parsing. The body is read from its bytes (tracking.wire); ``parse_json`` parses whole only
+bodies not of the plain shape, for their exact errors.
 """
 
 from __future__ import annotations

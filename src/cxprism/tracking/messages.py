@@ -129,8 +129,7 @@ def opaque_id(value: object, field: str) -> str | None:
     """
     if value is None:
         return None
-    if (type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
-            and not value[0].isspace() and not value[-1].isspace()):
+    if type(value) is str and in_normal_form(value):
         return value  # the common case, already as normalised: nothing to trim or refuse
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise Rejected(f"{field} must be a string")
@@ -144,6 +143,13 @@ def opaque_id(value: object, field: str) -> str | None:
                        f"without control characters") from None
 
 
+def in_normal_form(value: str) -> bool:
+    """An id exactly as the customers domain would store it: 1 to 255 printable
+    characters, nothing to trim."""
+    return (0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
+            and not value[0].isspace() and not value[-1].isspace())
+
+
 def _required_id(message: dict[str, Any], field: str) -> str:
     value = opaque_id(message.get(field), field)
     if value is None:
@@ -154,7 +160,11 @@ def _required_id(message: dict[str, Any], field: str) -> str:
 def message_id_of(value: object) -> str:
     """The client's dedup key; a message without one cannot be deduplicated, so gets ours."""
     found = opaque_id(value, "messageId")
-    return found if found is not None else f"cxprism-{uuid.uuid4()}"
+    return found if found is not None else new_message_id()
+
+
+def new_message_id() -> str:
+    return f"cxprism-{uuid.uuid4()}"
 
 
 def _name_of(message: dict[str, Any], type_: str) -> str | None:

@@ -33,7 +33,8 @@ from cxprism.tracking.messages import (
     Envelope,
     Rejected,
     Rejection,
-    message_id_of,
+    in_normal_form,
+    new_message_id,
     to_row,
 )
 from cxprism.tracking.timestamps import (
@@ -204,7 +205,7 @@ def _row(fields: _Fields, text: bytes, envelope: Envelope, forced_type: str | No
     original = parse_iso8601(fields.originalTimestamp or fields.timestamp, "timestamp")
     sent_at = _shared_time(envelope.sent_at if fields.sentAt is UNSET else fields.sentAt, times)
     return {
-        "message_id": message_id_of(fields.messageId),
+        "message_id": fields.messageId or new_message_id(),  # checked above
         "type": type_,
         "name": name,
         "user_id": user_id,
@@ -223,9 +224,7 @@ def _row(fields: _Fields, text: bytes, envelope: Envelope, forced_type: str | No
 def _normal(value: str | None, *, required: bool = False) -> bool:
     """Absent (unless required), or an id already in the form the customers domain stores
     (messages.opaque_id's fast case); anything else is for ``to_row`` to judge."""
-    if value is None:
-        return not required
-    return value.isprintable() and not value[0].isspace() and not value[-1].isspace()
+    return not required if value is None else in_normal_form(value)
 
 
 def _name(fields: _Fields, type_: str) -> str | UnsetType | None:
