@@ -8,7 +8,6 @@ limit (413), the error body and ``X-Request-ID``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -16,7 +15,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxprism.kit.errors import BadRequest, PayloadTooLarge, error_body
-from cxprism.kit.request_id import SANE_REQUEST_ID
+from cxprism.kit.request_id import SANE_REQUEST_ID, new_request_id
 
 Header = tuple[bytes, bytes]
 
@@ -51,7 +50,7 @@ def header_map(scope: Scope) -> dict[str, str]:
 def request_id_of(headers: Mapping[str, str]) -> str:
     """The caller's ``X-Request-ID`` when it is sane, else a new one."""
     offered = headers.get("x-request-id", "")
-    return offered if SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+    return offered if SANE_REQUEST_ID.match(offered) else new_request_id()
 
 
 async def read_body(receive: Receive, max_bytes: int) -> bytes:

@@ -6,10 +6,12 @@ quotes, and the error body of a 500 carries the id.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
+from hashlib import blake2b as _blake2b
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,6 +19,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = logging.getLogger("cxprism.access")
+
+
+def new_request_id() -> str:
+    """A new id: 32 hex digits, as a UUID4's, from this process's next count under a key of
+    its own (BLAKE2b), so ids neither repeat nor tell how many requests came between two.
+    A fresh UUID4 per request (a system call for its randomness, and an object) was 3% of
+    the tracking API's time; this costs a fifth of it."""
+    return _blake2b(next(_counter).to_bytes(8, "big"), key=_key, digest_size=16).hexdigest()
+
+
+def _new_key() -> None:
+    global _key, _counter  # per process: a forked child starts its own
+    _key, _counter = os.urandom(32), itertools.count()
+
+
+_key, _counter = b"", itertools.count()
+_new_key()
+os.register_at_fork(after_in_child=_new_key)
 
 
 class RequestId:
@@ -31,7 +51,7 @@ class RequestId:
             await self.app(scope, receive, send)
             return
         offered = dict(scope["headers"]).get(HEADER.lower().encode(), b"").decode("latin-1")
-        request_id = offered if SANE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        request_id = offered if SANE_REQUEST_ID.match(offered) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
