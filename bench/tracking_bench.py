@@ -308,6 +308,16 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return seconds
 
 
+def cpu_waits(pids: list[int]) -> dict[int, float]:
+    """Seconds each process's main thread spent runnable but waiting for a CPU (the
+    kernel's schedstat): a server that waits for a core holds every request in flight."""
+    waits = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            waits[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    return waits
+
+
 def cores_used(before: dict[int, float], after: dict[int, float], seconds: float) -> float:
     return round(sum(after[p] - before[p] for p in after if p in before) / seconds, 2)
 
@@ -370,6 +380,7 @@ def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path 
         if db.backend == "postgresql":
             watched["postgres"] = postgres_pids()
         cpu_before = {k: cpu_seconds(v) for k, v in watched.items()}
+        waits_before = cpu_waits(watched["server"])
         busy_before, load_before = machine_busy(), os.getloadavg()[0]
         spy = start_profiler(server, spec.duration, profile) if profile else None
         time.sleep(spec.duration)
@@ -378,6 +389,8 @@ def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path 
         cpu["machine_busy_cores"] = cores_used(busy_before, machine_busy(), spec.duration)
         cpu["other_processes_cores"] = round(cpu["machine_busy_cores"] - sum(
             v for k, v in cpu.items() if k != "machine_busy_cores"), 2)
+        cpu["server_waiting_for_cpu_share"] = cores_used(
+            waits_before, cpu_waits(watched["server"]), spec.duration)
         cpu["loadavg_1m_before"] = load_before
         outs = [proc.communicate(timeout=60)[0] for proc in procs]
     finally:
@@ -398,7 +411,8 @@ def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path 
           f"p50 {result['latency_ms'].get('p50', 0):>7.1f} ms  "
           f"p99 {result['latency_ms'].get('p99', 0):>7.1f} ms  "
           f"stored {stored:,} / acked {result['acked_events_total']:,}  cores: " + " ".join(
-              f"{k.removesuffix('_cores')} {v}" for k, v in cpu.items() if k.endswith("_cores")),
+              f"{k.removesuffix('_cores')} {v}" for k, v in cpu.items() if k.endswith("_cores"))
+          + f"  server waited for a CPU {cpu['server_waiting_for_cpu_share']:.0%} of the time",
           flush=True)
     return result
 
