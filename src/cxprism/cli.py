@@ -57,14 +57,13 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     import uvicorn
 
     from cxprism.app import create_server_app
-    from cxprism.kit.http_server import CoalescingHttpToolsProtocol
+    from cxprism.kit.http_server import server_options
 
     _configure_logging()
     _warn_if_insecure()
     settings = get_settings()
     options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level,
-                               "proxy_headers": True, "access_log": settings.access_log,
-                               "http": CoalescingHttpToolsProtocol}
+                               "access_log": settings.access_log, **server_options()}
     if processes > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite takes one writer at a time: serving one process.")
         processes = 1

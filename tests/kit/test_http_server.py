@@ -133,6 +133,15 @@ async def test_a_real_server_answers_pipelined_and_streamed_requests_whole() -> 
         assert streamed.endswith(b"4\r\none,\r\n4\r\ntwo,\r\n5\r\nthree\r\n0\r\n\r\n")
 
 
+async def test_served_as_cxprism_serve_serves_no_server_banner_but_a_date() -> None:
+    async with serve_in_loop(_app) as base:  # with server_options(), as `cxprism serve`
+        port = int(base.rsplit(":", 1)[1])
+        answer = await _exchange(port, b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n", b'"}', 1)
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert b"\r\nserver:" not in head
+    assert b"\r\ndate:" in head
+
+
 async def test_one_response_is_one_write_on_the_socket(monkeypatch: Any) -> None:
     writes: list[bytes] = []
     real_flush = CoalescingTransport._flush

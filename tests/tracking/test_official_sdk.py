@@ -15,7 +15,7 @@ from segment.analytics.client import Client
 from cxprism.app import create_server_app
 from cxprism.config import Settings
 from cxprism.kit.db import Database
-from cxprism.kit.http_server import CoalescingHttpToolsProtocol
+from cxprism.kit.http_server import server_options
 from tests.fixtures.builders import Tenant
 from tests.fixtures.live import free_port
 from tests.tracking.helpers import drain, make_source, stored_count
@@ -28,7 +28,7 @@ def live_server(settings: Settings) -> Iterator[str]:
     port = free_port()
     config = uvicorn.Config(create_server_app(settings, run_workers=False), host="127.0.0.1",
                             port=port, log_level="warning", lifespan="on",
-                            http=CoalescingHttpToolsProtocol)
+                            **server_options())
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

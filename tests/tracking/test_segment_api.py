@@ -260,10 +260,16 @@ async def test_browsers_get_cors_answers(client: httpx.AsyncClient, source: Sour
         "Origin": "https://shop.example", "Access-Control-Request-Method": "POST"})
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert {"authorization", "content-type", "content-encoding"} <= set(allowed.split(", "))
+    assert int(preflight.headers["access-control-max-age"]) > 0
     response = await client.post("/v1/t", content=orjson.dumps(
         {**track(1), "writeKey": source.write_key}), headers={"Content-Type": "text/plain"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "*"
+    # What may be sent is the preflight's to say; the answer itself only names the origin.
+    assert "access-control-allow-methods" not in response.headers
 
 
 async def test_source_counters_count_every_commit_once_even_when_nothing_was_stored(

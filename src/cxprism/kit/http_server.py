@@ -70,3 +70,10 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+
+def server_options() -> dict[str, Any]:
+    """uvicorn's options as ``cxprism serve`` serves (live tests take them too): this
+    protocol, forwarded headers from a proxy on this host trusted, and no ``server: uvicorn``
+    header (it tells a prober what to try, and costs every response a header)."""
+    return {"http": CoalescingHttpToolsProtocol, "proxy_headers": True, "server_header": False}

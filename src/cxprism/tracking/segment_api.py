@@ -44,10 +44,12 @@ from cxprism.tracking.wire import RawBody, validate_raw
 log = logging.getLogger("cxprism.tracking")
 PREFIX = "/v1/"
 
-CORS = [(b"access-control-allow-origin", b"*"),
-        (b"access-control-allow-methods", b"POST, OPTIONS"),
-        (b"access-control-allow-headers", b"Authorization, Content-Type, Content-Encoding"),
-        (b"access-control-max-age", b"86400")]
+# Any origin may post; what it may send is said once, to the preflight (Fetch standard:
+# methods, headers and max-age mean nothing on the answer to the request itself).
+CORS = [(b"access-control-allow-origin", b"*")]
+PREFLIGHT = [*CORS, (b"access-control-allow-methods", b"POST, OPTIONS"),
+             (b"access-control-allow-headers", b"Authorization, Content-Type, Content-Encoding"),
+             (b"access-control-max-age", b"86400")]
 # endpoint -> (forced message type or None for batches, correct clock skew?)
 ENDPOINTS: dict[str, tuple[str | None, bool]] = {
     **{name: (name, True) for name in ("track", "identify", "page", "screen", "group", "alias")},
@@ -72,7 +74,8 @@ class SegmentFastPath(FastPath):
     async def handle(self, scope: Scope, receive: Receive, send: Send,
                      headers: dict[str, str], request_id: str) -> None:
         status, content = await self._answer(scope, receive, headers)
-        await _respond(send, status, content, request_id)
+        cors = PREFLIGHT if scope["method"] == "OPTIONS" else CORS
+        await respond(send, status, content, request_id, extra=cors)
 
     async def _answer(self, scope: Scope, receive: Receive,
                       headers: dict[str, str]) -> tuple[int, bytes]:
@@ -146,6 +149,3 @@ def _summary(rejections: list[Rejection]) -> str:
     more = f" (and {len(rejections) - 1} more)" if len(rejections) > 1 else ""
     return f"No message was stored: message {first.index}: {first.reason}{more}."
 
-
-async def _respond(send: Send, status: int, content: bytes, request_id: str) -> None:
-    await respond(send, status, content, request_id, extra=CORS)
