@@ -62,8 +62,9 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     _configure_logging()
     _warn_if_insecure()
     settings = get_settings()
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level,
-                               "access_log": settings.access_log, **server_options()}
+    options: dict[str, Any] = {**server_options(), "host": host, "port": port,
+                               "log_level": settings.log_level,
+                               "access_log": settings.access_log}
     if processes > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite takes one writer at a time: serving one process.")
         processes = 1

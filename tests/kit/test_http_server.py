@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from cxprism.kit.http_server import CoalescingHttpToolsProtocol, CoalescingTransport
+from cxprism.kit.http_server import CoalescingTransport, ServerHttpProtocol
 from tests.fixtures.live import serve_in_loop
 
 
@@ -118,7 +118,7 @@ async def _exchange(port: int, request: bytes, until: bytes, count: int) -> byte
 
 
 async def test_a_real_server_answers_pipelined_and_streamed_requests_whole() -> None:
-    async with serve_in_loop(_app, http=CoalescingHttpToolsProtocol) as base:
+    async with serve_in_loop(_app, http=ServerHttpProtocol) as base:
         port = int(base.rsplit(":", 1)[1])
         pipelined = b"".join(
             b"POST /echo/%d HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab%d" % (n, n)
@@ -152,7 +152,7 @@ async def test_one_response_is_one_write_on_the_socket(monkeypatch: Any) -> None
         real_flush(self)
 
     monkeypatch.setattr(CoalescingTransport, "_flush", counting_flush)
-    async with serve_in_loop(_app, http=CoalescingHttpToolsProtocol) as base:
+    async with serve_in_loop(_app, http=ServerHttpProtocol) as base:
         port = int(base.rsplit(":", 1)[1])
         await _exchange(port, b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n", b'"}', 1)
     assert len(writes) == 1

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from segment.analytics.client import Client
 
 from cxprism.app import create_server_app
 from cxprism.config import Settings
 from cxprism.kit.db import Database
-from cxprism.kit.http_server import server_options
 from tests.fixtures.builders import Tenant
-from tests.fixtures.live import free_port
+from tests.fixtures.live import serve_in_thread
 from tests.tracking.helpers import drain, make_source, stored_count
 
 
@@ -25,21 +22,8 @@ from tests.tracking.helpers import drain, make_source, stored_count
 def live_server(settings: Settings) -> Iterator[str]:
     """cxprism on a real socket, in its own thread and event loop, as ``cxprism serve``
     runs it: the Segment API answered in front of the application."""
-    port = free_port()
-    config = uvicorn.Config(create_server_app(settings, run_workers=False), host="127.0.0.1",
-                            port=port, log_level="warning", lifespan="on",
-                            **server_options())
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        threading.Event().wait(0.05)
-    assert server.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serve_in_thread(create_server_app(settings, run_workers=False)) as base:
+        yield base
 
 
 def _send_with_the_sdk(host: str, write_key: str, *, gzip: bool) -> list[Any]:

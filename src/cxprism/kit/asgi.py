@@ -18,6 +18,7 @@ from cxprism.kit.errors import BadRequest, PayloadTooLarge, error_body
 from cxprism.kit.request_id import SANE_REQUEST_ID, new_request_id
 
 Header = tuple[bytes, bytes]
+Answer = tuple[int, bytes, list[Header]]  # status, JSON content, headers beyond the usual
 
 
 class FastPath:
@@ -63,10 +64,14 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"The request body is larger than the {max_bytes}-byte limit.")
+            raise payload_too_large(max_bytes)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def payload_too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than the {max_bytes}-byte limit.")
 
 
 def error_content(code: str, message: str, details: object = None) -> bytes:

@@ -1,4 +1,5 @@
-"""The HTTP server's protocol: uvicorn's httptools protocol, whose writes are coalesced.
+"""The HTTP server's protocol: uvicorn's httptools protocol, whose writes are coalesced,
+and which answers a fast path's plain requests itself (kit.direct_lane).
 
 An ASGI response leaves uvicorn in two writes, its head at ``http.response.start`` and its
 body at ``http.response.body``, and each write on a socket with room is a system call of
@@ -16,6 +17,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cxprism.kit import direct_lane
 
 
 class CoalescingTransport:
@@ -64,16 +67,35 @@ class CoalescingTransport:
             self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
 
-class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a :class:`CoalescingTransport`; give it to uvicorn
-    as ``http=``. A connection upgraded to a WebSocket keeps the same transport."""
+class ServerHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol on a :class:`CoalescingTransport`, which answers a fast
+    path's plain requests itself (kit.direct_lane); give it to uvicorn as ``http=``. A
+    connection upgraded to a WebSocket keeps the same transport."""
+
+    answer_directly = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.answerer = direct_lane.find_answerer(self.app) if self.answer_directly else None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
 
+    def on_headers_complete(self) -> None:
+        if self.answerer is None or not direct_lane.start(self, self.answerer):
+            super().on_headers_complete()
+
+
+class AsgiOnlyHttpProtocol(ServerHttpProtocol):
+    """:class:`ServerHttpProtocol` with every request through ASGI (to compare lanes)."""
+
+    answer_directly = False
+
 
 def server_options() -> dict[str, Any]:
-    """uvicorn's options as ``cxprism serve`` serves (live tests take them too): this
-    protocol, forwarded headers from a proxy on this host trusted, and no ``server: uvicorn``
-    header (it tells a prober what to try, and costs every response a header)."""
-    return {"http": CoalescingHttpToolsProtocol, "proxy_headers": True, "server_header": False}
+    """uvicorn's options as ``cxprism serve`` serves by default (live tests take them too):
+    this protocol, forwarded headers from a proxy on this host trusted, no access log (an
+    operator turns it on with CXPRISM_ACCESS_LOG; every request then goes the ASGI way, to
+    be logged), and no ``server: uvicorn`` header (it tells a prober what to try)."""
+    return {"http": ServerHttpProtocol, "proxy_headers": True, "server_header": False,
+            "access_log": False}

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from cxprism.kit.asgi import FastPath, read_body, respond
+from cxprism.kit.asgi import Answer, FastPath, read_body, respond
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import (
     AppError,
@@ -67,37 +67,65 @@ class InvalidMessages(AppError):
 
 
 class SegmentFastPath(FastPath):
-    """Answers ``/v1/...`` (the Segment API); passes everything else on to ``app``."""
+    """Answers ``/v1/...`` (the Segment API); passes everything else on to ``app``. ``cxprism
+    serve`` also hands it plain requests without ASGI (kit.direct_lane)."""
 
     prefix = PREFIX
+    direct_prefix = PREFIX.encode()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send,
                      headers: dict[str, str], request_id: str) -> None:
-        status, content = await self._answer(scope, receive, headers)
-        cors = PREFLIGHT if scope["method"] == "OPTIONS" else CORS
-        await respond(send, status, content, request_id, extra=cors)
+        method, path = scope["method"], scope["path"]
+        answer = self.early_answer(method, path)
+        if answer is None:
+            try:
+                body = await read_body(receive, self.max_bytes)
+            except AppError as exc:
+                answer = self.error_answer(exc)
+            else:  # in front of the app (``cxprism serve``) or as its middleware (tests)
+                answer = await self._answer(scope.get("app", self.app).state, path, headers,
+                                            body)
+        status, content, extra = answer
+        await respond(send, status, content, request_id, extra=extra)
 
-    async def _answer(self, scope: Scope, receive: Receive,
-                      headers: dict[str, str]) -> tuple[int, bytes]:
-        if scope["method"] == "OPTIONS":
-            return 204, b""
+    def early_answer(self, method: str, path: str) -> Answer | None:
+        """A preflight's answer, or the refusal of an unknown endpoint or method."""
+        if method == "OPTIONS":
+            return 204, b"", PREFLIGHT
+        if _endpoint_of(path) is None:
+            return self.error_answer(NotFound(
+                "No such tracking endpoint; see /v1/track ... /v1/batch."))
+        if method != "POST":
+            return self.error_answer(MethodNotAllowed("Tracking endpoints take POST."))
+        return None
+
+    async def direct_answer(self, method: str, path: str, headers: dict[str, str],
+                            body: bytes) -> Answer:
+        return await self._answer(self.app.state, path, headers, body)  # type: ignore[attr-defined]
+
+    def error_answer(self, error: Exception) -> Answer:
+        if isinstance(error, AppError):
+            return error.status_code, orjson.dumps(
+                error_body(error.code, error.message, error.details)), CORS
+        return 500, orjson.dumps(error_body(
+            "internal_error", "Something went wrong on our side; retry the request.")), CORS
+
+    async def _answer(self, state: Any, path: str, headers: dict[str, str],
+                      body: bytes) -> Answer:
+        endpoint = _endpoint_of(path)
+        assert endpoint is not None  # early_answer refused the others
         try:
-            endpoint = ENDPOINTS.get(scope["path"][len(PREFIX):].rstrip("/"))
-            if endpoint is None:
-                raise NotFound("No such tracking endpoint; see /v1/track ... /v1/batch.")
-            if scope["method"] != "POST":
-                raise MethodNotAllowed("Tracking endpoints take POST.")
-            body = await read_body(receive, self.max_bytes)
-            # In front of the app (``cxprism serve``) or as its middleware (tests).
-            app = scope.get("app", self.app)
-            content = await ingest(app.state, headers, body, *endpoint)
-            return 200, orjson.dumps(content)
+            content = await ingest(state, headers, body, *endpoint)
+            return 200, orjson.dumps(content), CORS
         except AppError as exc:
-            return exc.status_code, orjson.dumps(error_body(exc.code, exc.message, exc.details))
-        except Exception:
-            log.exception("tracking request %s failed", scope["path"])
-            return 500, orjson.dumps(error_body(
-                "internal_error", "Something went wrong on our side; retry the request."))
+            return self.error_answer(exc)
+        except Exception as exc:
+            log.exception("tracking request %s failed", path)
+            return self.error_answer(exc)
+
+
+def _endpoint_of(path: str) -> tuple[str | None, bool] | None:
+    return ENDPOINTS.get(path[len(PREFIX):].rstrip("/"))
 
 
 async def ingest(state: Any, headers: dict[str, str], raw: bytes, forced_type: str | None,

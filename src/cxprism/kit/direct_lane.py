@@ -1,0 +1,154 @@
+"""The direct lane: a fast path's requests answered by the HTTP protocol itself, not ASGI.
+
+Thousands of small tracking requests a second come to one fast path (kit.asgi.FastPath).
+Through uvicorn each also costs an ASGI scope, an ``asyncio.Event``, a request-response
+cycle, the proxy-headers middleware, the receive and send message dicts and two regex
+checks per response header: together about a third of the server's time per request.
+Here the protocol (kit.http_server) hands a fast path's request, parsed by the same
+httptools parser, straight to a :class:`DirectAnswerer`, and writes its answer with the
+same headers the ASGI lane sends.
+
+Only plain requests take the lane: a POST or OPTIONS under the answerer's prefix, with no
+query, no percent-escape, no upgrade, no ``Expect: 100-continue``, and none pipelined
+behind an unanswered one. Everything else, and every server option that changes what
+a request sees (a root path, a concurrency limit, uvicorn's access log), goes the ASGI way.
+
+The cycle keeps the attributes uvicorn's protocol reads from its own (``body``,
+``more_body``, ``message_event``, ``response_complete``, ``disconnected``, ``keep_alive``),
+so the protocol's body, flow-control, disconnect, shutdown and keep-alive handling apply
+to both lanes unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from cxprism.kit.asgi import Answer, error_content, payload_too_large, request_id_of
+
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("cxprism.http")
+_METHODS = (b"POST", b"OPTIONS")
+_NOT_PLAIN = (b"?", b"%", b"#")
+_INTERNAL_ERROR: Answer = (500, error_content(
+    "internal_error", "Something went wrong on our side; retry the request."), [])
+
+
+class DirectAnswerer(Protocol):
+    """A fast path that answers without ASGI (kit.asgi.FastPath subclasses that can)."""
+
+    direct_prefix: bytes
+    max_bytes: int
+
+    def early_answer(self, method: str, path: str) -> Answer | None:
+        """The answer before the body (a preflight, an unknown path), or None."""
+
+    async def direct_answer(self, method: str, path: str, headers: dict[str, str],
+                            body: bytes) -> Answer:
+        """The answer to a whole request; never raises."""
+
+    def error_answer(self, error: Exception) -> Answer:
+        """The answer for a request refused before its body was whole (413, 400)."""
+
+
+def find_answerer(app: Any) -> DirectAnswerer | None:
+    """The fast path in front of ``app`` as served, through the middleware uvicorn adds
+    that does nothing for it (forwarded headers: a fast path does not read the client's
+    address); None if something else stands in front."""
+    while isinstance(app, ProxyHeadersMiddleware):
+        app = app.app
+    return app if hasattr(app, "direct_answer") else None
+
+
+def start(protocol: HttpToolsProtocol, answerer: DirectAnswerer) -> bool:
+    """Take the request whose headers ``protocol`` just parsed, if it is plain; False to
+    leave it to the ASGI lane."""
+    parser, url = protocol.parser, protocol.url
+    method = parser.get_method()
+    if (method not in _METHODS or not url.startswith(answerer.direct_prefix)
+            or any(mark in url for mark in _NOT_PLAIN) or parser.should_upgrade()
+            or protocol.expect_100_continue or protocol.root_path
+            or protocol.limit_concurrency is not None or protocol.config.access_log
+            or not (protocol.cycle is None or protocol.cycle.response_complete)):
+        return False
+    keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+    headers = {name.decode("latin-1"): value.decode("latin-1")
+               for name, value in protocol.headers}  # names come lower-cased
+    cycle = DirectCycle(protocol, answerer, method.decode("ascii"), url.decode("ascii"),
+                        headers, keep_alive=keep_alive)
+    protocol.cycle = cycle  # type: ignore[assignment]  # quacks as uvicorn's cycle
+    task = protocol.loop.create_task(cycle.run())
+    task.add_done_callback(protocol.tasks.discard)
+    protocol.tasks.add(task)
+    return True
+
+
+class DirectCycle:
+    """One request on the direct lane, from its body to its answer."""
+
+    def __init__(self, protocol: HttpToolsProtocol, answerer: DirectAnswerer, method: str,
+                 path: str, headers: dict[str, str], *, keep_alive: bool) -> None:
+        self.protocol = protocol
+        self.answerer = answerer
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.keep_alive = keep_alive
+        # What uvicorn's protocol reads and writes on its cycle:
+        self.body = bytearray()
+        self.more_body = True
+        self.message_event = asyncio.Event()
+        self.response_complete = False
+        self.disconnected = False
+
+    async def run(self) -> None:
+        request_id = request_id_of(self.headers)
+        try:
+            answer = self.answerer.early_answer(self.method, self.path)
+            if answer is None:
+                answer = await self._answer_body()
+        except Exception:
+            log.exception("a direct answer to %s %s failed", self.method, self.path)
+            answer, self.keep_alive = _INTERNAL_ERROR, False
+        if answer is not None:
+            self._send(answer, request_id)
+
+    async def _answer_body(self) -> Answer | None:
+        """The answer once the body is whole; None if the client went away first."""
+        limit = self.answerer.max_bytes
+        while self.more_body and not self.disconnected and len(self.body) <= limit:
+            self.protocol.flow.resume_reading()  # paused by the protocol past its mark
+            await self.message_event.wait()
+            self.message_event.clear()
+        if self.disconnected:
+            return None
+        if len(self.body) > limit:
+            return self.answerer.error_answer(payload_too_large(limit))
+        body, self.body = bytes(self.body), bytearray()
+        return await self.answerer.direct_answer(self.method, self.path, self.headers, body)
+
+    def _send(self, answer: Answer, request_id: str) -> None:
+        transport = self.protocol.transport
+        if self.disconnected or transport.is_closing():
+            return
+        status, content, extra = answer
+        head = [STATUS_LINE[status]]
+        head += [b"%s: %s\r\n" % pair for pair in self.protocol.server_state.default_headers]
+        head += [b"content-type: application/json\r\ncontent-length: %d\r\n"
+                 b"x-request-id: %s\r\n" % (len(content), request_id.encode())]
+        head += [b"%s: %s\r\n" % pair for pair in extra]
+        if not self.keep_alive:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        transport.write(b"".join(head) + content)
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            transport.close()
+        self.protocol.on_response_complete()
