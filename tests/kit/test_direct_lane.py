@@ -43,8 +43,9 @@ class EchoPath(FastPath):
         return self._echo("direct", path, body)
 
     def error_answer(self, error: Exception) -> Answer:
-        assert isinstance(error, AppError)
-        return error.status_code, orjson.dumps({"code": error.code}), []
+        if isinstance(error, AppError):
+            return error.status_code, orjson.dumps({"code": error.code}), []
+        return 500, orjson.dumps({"error": {"code": "internal_error"}}), []
 
     @staticmethod
     def _echo(lane: str, path: str, body: bytes) -> Answer:
@@ -222,3 +223,68 @@ async def test_with_the_access_log_on_every_request_goes_the_asgi_way_to_be_logg
         client = await Client.open(int(base.rsplit(":", 1)[1]))
         _, _, body = await client.ask(post("/d/x"))
     assert orjson.loads(body)["lane"] == "asgi"
+
+
+class FakeFlow:
+    def __init__(self) -> None:
+        self.write_paused = True
+        self.drained = asyncio.Event()
+
+    async def drain(self) -> None:
+        await self.drained.wait()
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _cycle(answerer: Any) -> tuple[Any, Any]:
+    from types import SimpleNamespace
+
+    from cxprism.kit.direct_lane import DirectCycle
+
+    protocol = SimpleNamespace(flow=FakeFlow(), transport=FakeTransport(),
+                               server_state=SimpleNamespace(default_headers=[]),
+                               on_response_complete=lambda: None)
+    cycle = DirectCycle(protocol, answerer, "POST", "/d/x", {},  # type: ignore[arg-type]
+                        keep_alive=True)
+    cycle.more_body = False
+    return cycle, protocol
+
+
+async def test_an_answer_waits_while_the_client_does_not_read_what_it_was_sent() -> None:
+    cycle, protocol = _cycle(EchoPath(_inner, LIMIT))
+    task = asyncio.create_task(cycle.run())
+    await asyncio.sleep(0.05)  # answered, but the transport's buffer is full
+    assert protocol.transport.written == [] and not task.done()
+    protocol.flow.drained.set()
+    await task
+    assert len(protocol.transport.written) == 1 and cycle.response_complete
+
+
+async def test_an_answer_that_cannot_be_written_closes_the_connection(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class Unwritable(EchoPath):
+        async def direct_answer(self, method: str, path: str, headers: dict[str, str],
+                                body: bytes) -> Answer:
+            return 999, b"{}", []  # no such status line
+
+    cycle, protocol = _cycle(Unwritable(_inner, LIMIT))
+    protocol.flow.write_paused = False
+    await cycle.run()
+    assert protocol.transport.closed and protocol.transport.written == []
+    assert "could not be sent" in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from cxprism.kit.asgi import request_id_of
 from cxprism.kit.request_id import SANE_REQUEST_ID, new_request_id
 
 
@@ -35,3 +36,10 @@ def test_a_forked_process_makes_ids_of_its_own() -> None:
     parent = new_request_id()
     assert len(child) == 32
     assert child != parent
+
+
+def test_an_offered_id_with_a_trailing_newline_is_replaced() -> None:
+    """``$`` matches before a final newline: an id ending in one would be echoed into the
+    answer's head, where a newline ends the header."""
+    assert request_id_of({"x-request-id": "ticket-1\n"}) != "ticket-1\n"
+    assert request_id_of({"x-request-id": "ticket-1"}) == "ticket-1"

@@ -18,7 +18,8 @@ from cxprism.kit.errors import BadRequest, PayloadTooLarge, error_body
 from cxprism.kit.request_id import SANE_REQUEST_ID, new_request_id
 
 Header = tuple[bytes, bytes]
-Answer = tuple[int, bytes, list[Header]]  # status, JSON content, headers beyond the usual
+Answer = tuple[int, bytes, list[Header]]
+NO_CONTENT = 204  # status, JSON content, headers beyond the usual
 
 
 class FastPath:
@@ -82,7 +83,8 @@ async def respond(send: Send, status: int, content: bytes, request_id: str, *,
                   content_type: str = "application/json",
                   extra: list[Header] | None = None) -> None:
     headers = [(b"content-type", content_type.encode("latin-1")),
-               (b"content-length", str(len(content)).encode()),
                (b"x-request-id", request_id.encode()), *(extra or [])]
+    if status != NO_CONTENT:  # RFC 9110 8.6: a 204 has no Content-Length
+        headers.insert(1, (b"content-length", str(len(content)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})

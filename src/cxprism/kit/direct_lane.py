@@ -22,13 +22,14 @@ to both lanes unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from cxprism.kit.asgi import Answer, error_content, payload_too_large, request_id_of
+from cxprism.kit.asgi import NO_CONTENT, Answer, payload_too_large, request_id_of
 
 if TYPE_CHECKING:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cxprism.http")
 _METHODS = (b"POST", b"OPTIONS")
 _NOT_PLAIN = (b"?", b"%", b"#")
-_INTERNAL_ERROR: Answer = (500, error_content(
-    "internal_error", "Something went wrong on our side; retry the request."), [])
 
 
 class DirectAnswerer(Protocol):
@@ -83,7 +82,8 @@ def start(protocol: HttpToolsProtocol, answerer: DirectAnswerer) -> bool:
     cycle = DirectCycle(protocol, answerer, method.decode("ascii"), url.decode("ascii"),
                         headers, keep_alive=keep_alive)
     protocol.cycle = cycle  # type: ignore[assignment]  # quacks as uvicorn's cycle
-    task = protocol.loop.create_task(cycle.run())
+    context = contextvars.Context() if protocol.config.reset_contextvars else None
+    task = protocol.loop.create_task(cycle.run(), context=context)  # as uvicorn starts one
     task.add_done_callback(protocol.tasks.discard)
     protocol.tasks.add(task)
     return True
@@ -108,47 +108,69 @@ class DirectCycle:
         self.disconnected = False
 
     async def run(self) -> None:
-        request_id = request_id_of(self.headers)
+        try:
+            answer = await self._answer()
+            if answer is not None:
+                await self._send(answer, request_id_of(self.headers))
+        except Exception:  # an answer that cannot be written: never leave the client waiting
+            log.exception("the direct answer to %s %s could not be sent", self.method,
+                          self.path)
+            self.protocol.transport.close()
+
+    async def _answer(self) -> Answer | None:
         try:
             answer = self.answerer.early_answer(self.method, self.path)
-            if answer is None:
-                answer = await self._answer_body()
-        except Exception:
+            return answer if answer is not None else await self._answer_body()
+        except Exception as exc:
             log.exception("a direct answer to %s %s failed", self.method, self.path)
-            answer, self.keep_alive = _INTERNAL_ERROR, False
-        if answer is not None:
-            self._send(answer, request_id)
+            self.keep_alive = False
+            return self.answerer.error_answer(exc)
 
     async def _answer_body(self) -> Answer | None:
         """The answer once the body is whole; None if the client went away first."""
-        limit = self.answerer.max_bytes
-        while self.more_body and not self.disconnected and len(self.body) <= limit:
-            self.protocol.flow.resume_reading()  # paused by the protocol past its mark
+        limit, chunks, size = self.answerer.max_bytes, [], 0
+        while True:
+            # Taken as it comes, as uvicorn's receive() does: the protocol stops reading
+            # while more than its high-water mark waits here.
+            chunks.append(bytes(self.body))
+            size += len(self.body)
+            self.body = bytearray()
+            if not self.more_body or self.disconnected or size > limit:
+                break
+            self.protocol.flow.resume_reading()
             await self.message_event.wait()
             self.message_event.clear()
         if self.disconnected:
             return None
-        if len(self.body) > limit:
+        if size > limit:
             return self.answerer.error_answer(payload_too_large(limit))
-        body, self.body = bytes(self.body), bytearray()
-        return await self.answerer.direct_answer(self.method, self.path, self.headers, body)
+        return await self.answerer.direct_answer(self.method, self.path, self.headers,
+                                                 b"".join(chunks))
 
-    def _send(self, answer: Answer, request_id: str) -> None:
+    async def _send(self, answer: Answer, request_id: str) -> None:
+        flow = self.protocol.flow
+        if flow.write_paused and not self.disconnected:
+            await flow.drain()  # a client that does not read its answers is not sent more
         transport = self.protocol.transport
         if self.disconnected or transport.is_closing():
             return
-        status, content, extra = answer
-        head = [STATUS_LINE[status]]
-        head += [b"%s: %s\r\n" % pair for pair in self.protocol.server_state.default_headers]
-        head += [b"content-type: application/json\r\ncontent-length: %d\r\n"
-                 b"x-request-id: %s\r\n" % (len(content), request_id.encode())]
-        head += [b"%s: %s\r\n" % pair for pair in extra]
-        if not self.keep_alive:
-            head.append(b"connection: close\r\n")
-        head.append(b"\r\n")
-        transport.write(b"".join(head) + content)
+        transport.write(self._head(answer, request_id) + answer[1])
         self.response_complete = True
         self.message_event.set()
         if not self.keep_alive:
             transport.close()
         self.protocol.on_response_complete()
+
+    def _head(self, answer: Answer, request_id: str) -> bytes:
+        status, content, extra = answer
+        head = [STATUS_LINE[status]]
+        head += [b"%s: %s\r\n" % pair for pair in self.protocol.server_state.default_headers]
+        head.append(b"content-type: application/json\r\n")
+        if status != NO_CONTENT:  # RFC 9110 8.6: a 204 has no Content-Length
+            head.append(b"content-length: %d\r\n" % len(content))
+        head.append(b"x-request-id: %s\r\n" % request_id.encode("latin-1"))
+        head += [b"%s: %s\r\n" % pair for pair in extra]
+        if not self.keep_alive:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        return b"".join(head)
