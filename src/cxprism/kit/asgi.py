@@ -8,7 +8,7 @@ limit (413), the error body and ``X-Request-ID``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 import orjson
@@ -18,8 +18,8 @@ from cxprism.kit.errors import BadRequest, PayloadTooLarge, error_body
 from cxprism.kit.request_id import SANE_REQUEST_ID, new_request_id
 
 Header = tuple[bytes, bytes]
-Answer = tuple[int, bytes, list[Header]]
-NO_CONTENT = 204  # status, JSON content, headers beyond the usual
+Answer = tuple[int, bytes, list[Header]]  # status, JSON content, headers beyond the usual
+NO_CONTENT = 204
 
 
 class FastPath:
@@ -36,7 +36,7 @@ class FastPath:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        headers = header_map(scope)
+        headers = header_map(scope["headers"])
         await self.handle(scope, receive, send, headers, request_id_of(headers))
 
     async def handle(self, scope: Scope, receive: Receive, send: Send,
@@ -44,9 +44,10 @@ class FastPath:
         raise NotImplementedError
 
 
-def header_map(scope: Scope) -> dict[str, str]:
-    """The request's headers by lower-case name (the last of a repeated one)."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+def header_map(raw: Iterable[Header]) -> dict[str, str]:
+    """A request's headers (an ASGI scope's, or as uvicorn's protocol parsed them) by
+    lower-case name (the last of a repeated one)."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
 def request_id_of(headers: Mapping[str, str]) -> str:
@@ -82,9 +83,15 @@ def error_content(code: str, message: str, details: object = None) -> bytes:
 async def respond(send: Send, status: int, content: bytes, request_id: str, *,
                   content_type: str = "application/json",
                   extra: list[Header] | None = None) -> None:
-    headers = [(b"content-type", content_type.encode("latin-1")),
-               (b"x-request-id", request_id.encode()), *(extra or [])]
-    if status != NO_CONTENT:  # RFC 9110 8.6: a 204 has no Content-Length
-        headers.insert(1, (b"content-length", str(len(content)).encode()))
+    headers = answer_headers(status, content, request_id, extra or [], content_type)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
+
+
+def answer_headers(status: int, content: bytes, request_id: str, extra: list[Header],
+                   content_type: str = "application/json") -> list[Header]:
+    """A fast path's answer's headers, on either lane (kit.direct_lane writes them itself)."""
+    headers = [(b"content-type", content_type.encode("latin-1"))]
+    if status != NO_CONTENT:  # RFC 9110 8.6: a 204 has no Content-Length
+        headers.append((b"content-length", str(len(content)).encode()))
+    return [*headers, (b"x-request-id", request_id.encode("latin-1")), *extra]

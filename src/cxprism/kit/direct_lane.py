@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from cxprism.kit.asgi import NO_CONTENT, Answer, payload_too_large, request_id_of
+from cxprism.kit.asgi import (
+    Answer,
+    answer_headers,
+    header_map,
+    payload_too_large,
+    request_id_of,
+)
 
 if TYPE_CHECKING:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -53,7 +59,8 @@ class DirectAnswerer(Protocol):
         """The answer to a whole request; never raises."""
 
     def error_answer(self, error: Exception) -> Answer:
-        """The answer for a request refused before its body was whole (413, 400)."""
+        """The answer to an error: an AppError's own (a 413 before the body was whole),
+        else a 500; never raises."""
 
 
 def find_answerer(app: Any) -> DirectAnswerer | None:
@@ -77,10 +84,8 @@ def start(protocol: HttpToolsProtocol, answerer: DirectAnswerer) -> bool:
             or not (protocol.cycle is None or protocol.cycle.response_complete)):
         return False
     keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-    headers = {name.decode("latin-1"): value.decode("latin-1")
-               for name, value in protocol.headers}  # names come lower-cased
     cycle = DirectCycle(protocol, answerer, method.decode("ascii"), url.decode("ascii"),
-                        headers, keep_alive=keep_alive)
+                        header_map(protocol.headers), keep_alive=keep_alive)
     protocol.cycle = cycle  # type: ignore[assignment]  # quacks as uvicorn's cycle
     context = contextvars.Context() if protocol.config.reset_contextvars else None
     task = protocol.loop.create_task(cycle.run(), context=context)  # as uvicorn starts one
@@ -162,15 +167,12 @@ class DirectCycle:
         self.protocol.on_response_complete()
 
     def _head(self, answer: Answer, request_id: str) -> bytes:
+        """The head the ASGI lane sends for the same answer (uvicorn's default headers,
+        then the fast path's), and ``connection: close`` when the connection ends."""
         status, content, extra = answer
-        head = [STATUS_LINE[status]]
-        head += [b"%s: %s\r\n" % pair for pair in self.protocol.server_state.default_headers]
-        head.append(b"content-type: application/json\r\n")
-        if status != NO_CONTENT:  # RFC 9110 8.6: a 204 has no Content-Length
-            head.append(b"content-length: %d\r\n" % len(content))
-        head.append(b"x-request-id: %s\r\n" % request_id.encode("latin-1"))
-        head += [b"%s: %s\r\n" % pair for pair in extra]
+        headers = [*self.protocol.server_state.default_headers,
+                   *answer_headers(status, content, request_id, extra)]
         if not self.keep_alive:
-            head.append(b"connection: close\r\n")
-        head.append(b"\r\n")
-        return b"".join(head)
+            headers.append((b"connection", b"close"))
+        return b"".join([STATUS_LINE[status], *(b"%s: %s\r\n" % pair for pair in headers),
+                         b"\r\n"])

@@ -21,14 +21,13 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from cxprism.kit.asgi import Answer, FastPath, read_body, respond
+from cxprism.kit.asgi import Answer, FastPath, error_content, read_body, respond
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import (
     AppError,
     BadRequest,
     MethodNotAllowed,
     NotFound,
-    error_body,
 )
 from cxprism.tracking.gateway import body_of, gateway_of, parse_json, write_key_of
 from cxprism.tracking.messages import (
@@ -105,10 +104,10 @@ class SegmentFastPath(FastPath):
 
     def error_answer(self, error: Exception) -> Answer:
         if isinstance(error, AppError):
-            return error.status_code, orjson.dumps(
-                error_body(error.code, error.message, error.details)), CORS
-        return 500, orjson.dumps(error_body(
-            "internal_error", "Something went wrong on our side; retry the request.")), CORS
+            return error.status_code, error_content(error.code, error.message,
+                                                    error.details), CORS
+        return 500, error_content(
+            "internal_error", "Something went wrong on our side; retry the request."), CORS
 
     async def _answer(self, state: Any, path: str, headers: dict[str, str],
                       body: bytes) -> Answer:
