@@ -83,6 +83,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from machine import machine_busy_seconds
 from pg_common import fresh_database, plain_dsn, sqlite_value
 
 from cxprism.kit.ids import uuid7  # no settings read: safe before CXPRISM_SECRET_KEY is set
@@ -105,12 +106,6 @@ WARMUP_PROOFS = 200
 
 
 # --- measuring -------------------------------------------------------------------------
-
-
-def machine_busy_seconds() -> float:
-    """All CPUs' busy time so far (not idle, not iowait)."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass

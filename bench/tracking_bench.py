@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import Spec, load_main, merge
+from machine import cores_used, cpu_seconds, cpu_waits, disk_activity, disk_counters, machine_busy
 from pg_common import fresh_database as fresh_pg_database
 from pg_common import plain_dsn, sqlite_value
 from profiling import start_profiler, summarise_profile
@@ -298,30 +299,6 @@ class Server:
                 self.proc.wait()
 
 
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """CPU time (user + system) of each process still alive."""
-    seconds = {}
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return seconds
-
-
-def cpu_waits(pids: list[int]) -> dict[int, float]:
-    """Seconds each process's main thread spent runnable but waiting for a CPU (the
-    kernel's schedstat): a server that waits for a core holds every request in flight."""
-    waits = {}
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            waits[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
-    return waits
-
-
-def cores_used(before: dict[int, float], after: dict[int, float], seconds: float) -> float:
-    return round(sum(after[p] - before[p] for p in after if p in before) / seconds, 2)
-
-
 PG_SHARED = ("checkpointer", "walwriter", "background writer")
 
 
@@ -338,12 +315,6 @@ def postgres_pids() -> list[int]:
                 if BENCH_DB in title or any(name in title for name in PG_SHARED):
                     pids.append(int(entry.name))
     return pids
-
-
-def machine_busy() -> dict[int, float]:
-    """All CPUs' busy time (not idle, not iowait), as a pseudo process 0 for cores_used."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return {0: (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")}
 
 
 def _load_specs(spec: Spec, processes: int) -> list[Spec]:
@@ -382,6 +353,7 @@ def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path 
         cpu_before = {k: cpu_seconds(v) for k, v in watched.items()}
         waits_before = cpu_waits(watched["server"])
         busy_before, load_before = machine_busy(), os.getloadavg()[0]
+        disk_before = disk_counters()
         spy = start_profiler(server, spec.duration, profile) if profile else None
         time.sleep(spec.duration)
         cpu = {f"{k}_cores": cores_used(cpu_before[k], cpu_seconds(v), spec.duration)
@@ -392,6 +364,7 @@ def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path 
         cpu["server_waiting_for_cpu_share"] = cores_used(
             waits_before, cpu_waits(watched["server"]), spec.duration)
         cpu["loadavg_1m_before"] = load_before
+        disk = disk_activity(disk_before, disk_counters(), spec.duration)
         outs = [proc.communicate(timeout=60)[0] for proc in procs]
     finally:
         for proc in procs:
@@ -401,6 +374,7 @@ def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path 
     result: dict[str, Any] = (results[0] if len(results) == 1
                               else merge(results, spec.duration))
     result["cpu"] = cpu
+    result["disk"] = disk
     stored = db.count() - before
     result["stored"] = stored
     result["verified"] = stored == result["acked_events_total"]
@@ -412,7 +386,8 @@ def run_phase(name: str, server: Server, db: BenchDb, spec: Spec, profile: Path 
           f"p99 {result['latency_ms'].get('p99', 0):>7.1f} ms  "
           f"stored {stored:,} / acked {result['acked_events_total']:,}  cores: " + " ".join(
               f"{k.removesuffix('_cores')} {v}" for k, v in cpu.items() if k.endswith("_cores"))
-          + f"  server waited for a CPU {cpu['server_waiting_for_cpu_share']:.0%} of the time",
+          + f"  server waited for a CPU {cpu['server_waiting_for_cpu_share']:.0%} of the time"
+          + f"  disk flushes {disk['flushes_per_s']}/s of {disk['flush_ms_mean']} ms",
           flush=True)
     return result
 
