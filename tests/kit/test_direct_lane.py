@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import orjson
@@ -57,6 +58,17 @@ class BrokenPath(EchoPath):
     async def direct_answer(self, method: str, path: str, headers: dict[str, str],
                             body: bytes) -> Answer:
         raise RuntimeError("the answerer broke")
+
+
+SERVING_CONTEXT: contextvars.ContextVar[str] = contextvars.ContextVar("serving", default="none")
+
+
+class ContextPath(EchoPath):
+    """Answers with the value of SERVING_CONTEXT that its answering task sees."""
+
+    async def direct_answer(self, method: str, path: str, headers: dict[str, str],
+                            body: bytes) -> Answer:
+        return 200, SERVING_CONTEXT.get().encode(), []
 
 
 async def _inner(scope: Any, receive: Any, send: Any) -> None:
@@ -223,6 +235,18 @@ async def test_with_the_access_log_on_every_request_goes_the_asgi_way_to_be_logg
         client = await Client.open(int(base.rsplit(":", 1)[1]))
         _, _, body = await client.ask(post("/d/x"))
     assert orjson.loads(body)["lane"] == "asgi"
+
+
+@pytest.mark.parametrize(("reset", "seen"), [(True, b"none"), (False, b"the server's")])
+async def test_reset_contextvars_gives_each_answer_an_empty_context_as_uvicorn_does(
+        reset: bool, seen: bytes) -> None:
+    """uvicorn's opt-in: context set around the server (instrumentation, the lifespan)
+    does not leak into the tasks that answer requests; without it, they inherit it."""
+    SERVING_CONTEXT.set("the server's")
+    async with serve_in_loop(ContextPath(_inner, LIMIT), reset_contextvars=reset) as base:
+        client = await Client.open(int(base.rsplit(":", 1)[1]))
+        status, _, body = await client.ask(post("/d/x"))
+    assert (status, body) == (200, seen)
 
 
 class FakeFlow:
