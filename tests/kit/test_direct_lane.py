@@ -9,14 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
-from cxprism.kit.asgi import Answer, FastPath, read_body, respond
+from cxprism.kit.asgi import Answer, AnsweringFastPath, respond
 from cxprism.kit.errors import AppError, NotFound
 from tests.fixtures.live import serve_in_loop
 
 LIMIT = 1000
 
 
-class EchoPath(FastPath):
+class EchoPath(AnsweringFastPath):
     """Answers ``/d/...`` with what it got and the lane that answered it."""
 
     prefix = "/d/"
@@ -24,39 +24,28 @@ class EchoPath(FastPath):
 
     async def handle(self, scope: Any, receive: Any, send: Any, headers: dict[str, str],
                      request_id: str) -> None:
-        answer = self.early_answer(scope["method"], scope["path"])
-        if answer is None:
-            try:
-                body = await read_body(receive, self.max_bytes)
-            except AppError as exc:
-                answer = self.error_answer(exc)
-            else:
-                answer = self._echo("asgi", scope["path"], body)
-        status, content, extra = answer
-        await respond(send, status, content, request_id, extra=extra)
+        """The ASGI lane: marked, so that the answer says which lane it came by."""
+        await super().handle(scope, receive, send, {**headers, "x-lane": "asgi"}, request_id)
 
     def early_answer(self, method: str, path: str) -> Answer | None:
         return self.error_answer(NotFound("no such thing")) if path == "/d/early" else None
 
-    async def direct_answer(self, method: str, path: str, headers: dict[str, str],
-                            body: bytes) -> Answer:
+    async def answer(self, app: Any, method: str, path: str, headers: dict[str, str],
+                     body: bytes) -> Answer:
         await asyncio.sleep(0.01)  # as a commit would: the answer comes in a later turn
-        return self._echo("direct", path, body)
+        lane = headers.get("x-lane", "direct")
+        return 200, orjson.dumps({"lane": lane, "path": path, "size": len(body)}), [
+            (b"x-lane", lane.encode())]
 
     def error_answer(self, error: Exception) -> Answer:
         if isinstance(error, AppError):
             return error.status_code, orjson.dumps({"code": error.code}), []
         return 500, orjson.dumps({"error": {"code": "internal_error"}}), []
 
-    @staticmethod
-    def _echo(lane: str, path: str, body: bytes) -> Answer:
-        return 200, orjson.dumps({"lane": lane, "path": path, "size": len(body)}), [
-            (b"x-lane", lane.encode())]
-
 
 class BrokenPath(EchoPath):
-    async def direct_answer(self, method: str, path: str, headers: dict[str, str],
-                            body: bytes) -> Answer:
+    async def answer(self, app: Any, method: str, path: str, headers: dict[str, str],
+                     body: bytes) -> Answer:
         raise RuntimeError("the answerer broke")
 
 
@@ -66,8 +55,8 @@ SERVING_CONTEXT: contextvars.ContextVar[str] = contextvars.ContextVar("serving",
 class ContextPath(EchoPath):
     """Answers with the value of SERVING_CONTEXT that its answering task sees."""
 
-    async def direct_answer(self, method: str, path: str, headers: dict[str, str],
-                            body: bytes) -> Answer:
+    async def answer(self, app: Any, method: str, path: str, headers: dict[str, str],
+                     body: bytes) -> Answer:
         return 200, SERVING_CONTEXT.get().encode(), []
 
 
@@ -303,8 +292,8 @@ async def test_an_answer_waits_while_the_client_does_not_read_what_it_was_sent()
 async def test_an_answer_that_cannot_be_written_closes_the_connection(
         caplog: pytest.LogCaptureFixture) -> None:
     class Unwritable(EchoPath):
-        async def direct_answer(self, method: str, path: str, headers: dict[str, str],
-                                body: bytes) -> Answer:
+        async def answer(self, app: Any, method: str, path: str, headers: dict[str, str],
+                         body: bytes) -> Answer:
             return 999, b"{}", []  # no such status line
 
     cycle, protocol = _cycle(Unwritable(_inner, LIMIT))

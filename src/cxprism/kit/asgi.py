@@ -9,13 +9,13 @@ limit (413), the error body and ``X-Request-ID``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cxprism.kit.errors import BadRequest, PayloadTooLarge, error_body
-from cxprism.kit.request_id import SANE_REQUEST_ID, new_request_id
+from cxprism.kit.errors import AppError, BadRequest, PayloadTooLarge, error_body
+from cxprism.kit.request_id import sane_or_new
 
 Header = tuple[bytes, bytes]
 Answer = tuple[int, bytes, list[Header]]  # status, JSON content, headers beyond the usual
@@ -44,6 +44,44 @@ class FastPath:
         raise NotImplementedError
 
 
+class AnsweringFastPath(FastPath):
+    """A fast path whose answers are values (:data:`Answer`), the same on both lanes:
+    through ASGI (``handle``, here) and, under ``cxprism serve``, from the HTTP protocol
+    itself (kit.direct_lane), which reads the body its own way and asks the same three."""
+
+    direct_prefix: ClassVar[bytes]  # ``prefix`` as the protocol sees the raw URL
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send,
+                     headers: dict[str, str], request_id: str) -> None:
+        method, path = scope["method"], scope["path"]
+        answer = self.early_answer(method, path)
+        if answer is None:
+            try:
+                body = await read_body(receive, self.max_bytes)
+            except AppError as exc:
+                answer = self.error_answer(exc)
+            else:  # in front of the app (``cxprism serve``) or as its middleware (tests)
+                answer = await self.answer(scope.get("app", self.app), method, path,
+                                           headers, body)
+        status, content, extra = answer
+        await respond(send, status, content, request_id, extra=extra)
+
+    def early_answer(self, method: str, path: str) -> Answer | None:
+        """The answer before the body (a preflight, an unknown path), or None."""
+        return None
+
+    async def answer(self, app: Any, method: str, path: str, headers: dict[str, str],
+                     body: bytes) -> Answer:
+        """The answer to a whole request to ``app`` (whose ``state`` holds what serves
+        it); never raises."""
+        raise NotImplementedError
+
+    def error_answer(self, error: Exception) -> Answer:
+        """The answer to any error: an AppError's own (a 413 before the body was whole),
+        else a 500; never raises."""
+        raise NotImplementedError
+
+
 def header_map(raw: Iterable[Header]) -> dict[str, str]:
     """A request's headers (an ASGI scope's, or as uvicorn's protocol parsed them) by
     lower-case name (the last of a repeated one)."""
@@ -52,8 +90,7 @@ def header_map(raw: Iterable[Header]) -> dict[str, str]:
 
 def request_id_of(headers: Mapping[str, str]) -> str:
     """The caller's ``X-Request-ID`` when it is sane, else a new one."""
-    offered = headers.get("x-request-id", "")
-    return offered if SANE_REQUEST_ID.match(offered) else new_request_id()
+    return sane_or_new(headers.get("x-request-id", ""))
 
 
 async def read_body(receive: Receive, max_bytes: int) -> bytes:

@@ -5,8 +5,8 @@ Through uvicorn each also costs an ASGI scope, an ``asyncio.Event``, a request-r
 cycle, the proxy-headers middleware, the receive and send message dicts and two regex
 checks per response header: together about a third of the server's time per request.
 Here the protocol (kit.http_server) hands a fast path's request, parsed by the same
-httptools parser, straight to a :class:`DirectAnswerer`, and writes its answer with the
-same headers the ASGI lane sends.
+httptools parser, straight to the :class:`~cxprism.kit.asgi.AnsweringFastPath` in front of
+the app, and writes its answer with the same headers the ASGI lane sends.
 
 Only plain requests take the lane: a POST or OPTIONS under the answerer's prefix, with no
 query, no percent-escape, no upgrade, no ``Expect: 100-continue``, and none pipelined
@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from cxprism.kit.asgi import (
     Answer,
+    AnsweringFastPath,
     answer_headers,
     header_map,
     payload_too_large,
@@ -45,34 +46,16 @@ _METHODS = (b"POST", b"OPTIONS")
 _NOT_PLAIN = (b"?", b"%", b"#")
 
 
-class DirectAnswerer(Protocol):
-    """A fast path that answers without ASGI (kit.asgi.FastPath subclasses that can)."""
-
-    direct_prefix: bytes
-    max_bytes: int
-
-    def early_answer(self, method: str, path: str) -> Answer | None:
-        """The answer before the body (a preflight, an unknown path), or None."""
-
-    async def direct_answer(self, method: str, path: str, headers: dict[str, str],
-                            body: bytes) -> Answer:
-        """The answer to a whole request; never raises."""
-
-    def error_answer(self, error: Exception) -> Answer:
-        """The answer to an error: an AppError's own (a 413 before the body was whole),
-        else a 500; never raises."""
-
-
-def find_answerer(app: Any) -> DirectAnswerer | None:
+def find_answerer(app: Any) -> AnsweringFastPath | None:
     """The fast path in front of ``app`` as served, through the middleware uvicorn adds
     that does nothing for it (forwarded headers: a fast path does not read the client's
     address); None if something else stands in front."""
     while isinstance(app, ProxyHeadersMiddleware):
         app = app.app
-    return app if hasattr(app, "direct_answer") else None
+    return app if isinstance(app, AnsweringFastPath) else None
 
 
-def start(protocol: HttpToolsProtocol, answerer: DirectAnswerer) -> bool:
+def start(protocol: HttpToolsProtocol, answerer: AnsweringFastPath) -> bool:
     """Take the request whose headers ``protocol`` just parsed, if it is plain; False to
     leave it to the ASGI lane."""
     parser, url = protocol.parser, protocol.url
@@ -97,7 +80,7 @@ def start(protocol: HttpToolsProtocol, answerer: DirectAnswerer) -> bool:
 class DirectCycle:
     """One request on the direct lane, from its body to its answer."""
 
-    def __init__(self, protocol: HttpToolsProtocol, answerer: DirectAnswerer, method: str,
+    def __init__(self, protocol: HttpToolsProtocol, answerer: AnsweringFastPath, method: str,
                  path: str, headers: dict[str, str], *, keep_alive: bool) -> None:
         self.protocol = protocol
         self.answerer = answerer
@@ -149,8 +132,8 @@ class DirectCycle:
             return None
         if size > limit:
             return self.answerer.error_answer(payload_too_large(limit))
-        return await self.answerer.direct_answer(self.method, self.path, self.headers,
-                                                 b"".join(chunks))
+        return await self.answerer.answer(self.answerer.app, self.method, self.path,
+                                          self.headers, b"".join(chunks))
 
     async def _send(self, answer: Answer, request_id: str) -> None:
         flow = self.protocol.flow

@@ -21,6 +21,11 @@ SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")  # \Z: no "$" before a
 log = logging.getLogger("cxprism.access")
 
 
+def sane_or_new(offered: str) -> str:
+    """The id a caller offered, when it is sane, else a new one."""
+    return offered if SANE_REQUEST_ID.match(offered) else new_request_id()
+
+
 def new_request_id() -> str:
     """A new id: 32 hex digits, as a UUID4's, from this process's next count under a key of
     its own (BLAKE2b), so ids neither repeat nor tell how many requests came between two.
@@ -51,7 +56,7 @@ class RequestId:
             await self.app(scope, receive, send)
             return
         offered = dict(scope["headers"]).get(HEADER.lower().encode(), b"").decode("latin-1")
-        request_id = offered if SANE_REQUEST_ID.match(offered) else new_request_id()
+        request_id = sane_or_new(offered)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500

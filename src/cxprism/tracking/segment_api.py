@@ -19,9 +19,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from starlette.types import Receive, Scope, Send
 
-from cxprism.kit.asgi import Answer, FastPath, error_content, read_body, respond
+from cxprism.kit.asgi import Answer, AnsweringFastPath, error_content
 from cxprism.kit.clock import utcnow
 from cxprism.kit.errors import (
     AppError,
@@ -65,27 +64,12 @@ class InvalidMessages(AppError):
     code = "invalid_messages"
 
 
-class SegmentFastPath(FastPath):
+class SegmentFastPath(AnsweringFastPath):
     """Answers ``/v1/...`` (the Segment API); passes everything else on to ``app``. ``cxprism
     serve`` also hands it plain requests without ASGI (kit.direct_lane)."""
 
     prefix = PREFIX
     direct_prefix = PREFIX.encode()
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send,
-                     headers: dict[str, str], request_id: str) -> None:
-        method, path = scope["method"], scope["path"]
-        answer = self.early_answer(method, path)
-        if answer is None:
-            try:
-                body = await read_body(receive, self.max_bytes)
-            except AppError as exc:
-                answer = self.error_answer(exc)
-            else:  # in front of the app (``cxprism serve``) or as its middleware (tests)
-                answer = await self._answer(scope.get("app", self.app).state, path, headers,
-                                            body)
-        status, content, extra = answer
-        await respond(send, status, content, request_id, extra=extra)
 
     def early_answer(self, method: str, path: str) -> Answer | None:
         """A preflight's answer, or the refusal of an unknown endpoint or method."""
@@ -98,10 +82,6 @@ class SegmentFastPath(FastPath):
             return self.error_answer(MethodNotAllowed("Tracking endpoints take POST."))
         return None
 
-    async def direct_answer(self, method: str, path: str, headers: dict[str, str],
-                            body: bytes) -> Answer:
-        return await self._answer(self.app.state, path, headers, body)  # type: ignore[attr-defined]
-
     def error_answer(self, error: Exception) -> Answer:
         if isinstance(error, AppError):
             return error.status_code, error_content(error.code, error.message,
@@ -109,12 +89,12 @@ class SegmentFastPath(FastPath):
         return 500, error_content(
             "internal_error", "Something went wrong on our side; retry the request."), CORS
 
-    async def _answer(self, state: Any, path: str, headers: dict[str, str],
-                      body: bytes) -> Answer:
+    async def answer(self, app: Any, method: str, path: str, headers: dict[str, str],
+                     body: bytes) -> Answer:
         endpoint = _endpoint_of(path)
         assert endpoint is not None  # early_answer refused the others
         try:
-            content = await ingest(state, headers, body, *endpoint)
+            content = await ingest(app.state, headers, body, *endpoint)
             return 200, orjson.dumps(content), CORS
         except AppError as exc:
             return self.error_answer(exc)
